@@ -1,0 +1,230 @@
+package stream_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/pipewright/stream"
+)
+
+// The benchmarks push b.N elements through each pipeline, so ns/op is the
+// cost per element and allocs/op the allocations per element. Every library
+// benchmark has a hand-written channel baseline in the same run, with the
+// same channel capacity (stream.DefaultCapacity) and the same work.
+
+const benchCap = stream.DefaultCapacity
+
+func inc(_ context.Context, v int) (int, error) { return v + 1, nil }
+
+func even(_ context.Context, v int) (bool, error) { return v&1 == 0, nil }
+
+// countTo is an allocation-free source of 0..n-1.
+func countTo(n int) func(ctx context.Context, emit func(int) error) error {
+	return func(_ context.Context, emit func(int) error) error {
+		for i := range n {
+			if err := emit(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// sendFast is the hand-written fast-path send: non-blocking first, then a
+// select that also watches done.
+func sendFast[T any](out chan<- T, v T, done <-chan struct{}) bool {
+	select {
+	case out <- v:
+		return true
+	default:
+	}
+	select {
+	case out <- v:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+func sendSelect[T any](out chan<- T, v T, done <-chan struct{}) bool {
+	select {
+	case out <- v:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+// handSource and handStage are the hand-written equivalents of a source and a
+// Map stage with one worker.
+func handSource(n int, done <-chan struct{}, send func(chan<- int, int, <-chan struct{}) bool) <-chan int {
+	out := make(chan int, benchCap)
+	go func() {
+		defer close(out)
+		for i := range n {
+			if !send(out, i, done) {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func handStage(in <-chan int, done <-chan struct{}, workers int, send func(chan<- int, int, <-chan struct{}) bool, fn func(int) (int, bool)) <-chan int {
+	out := make(chan int, benchCap)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := range in {
+				if u, ok := fn(v); ok && !send(out, u, done) {
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(out) }()
+	return out
+}
+
+func plainSend(out chan<- int, v int, _ <-chan struct{}) bool { out <- v; return true }
+
+func handInc(v int) (int, bool)  { return v + 1, true }
+func handEven(v int) (int, bool) { return v, v&1 == 0 }
+
+func drainHand(b *testing.B, in <-chan int) {
+	for range in {
+	}
+}
+
+var sends = []struct {
+	name string
+	fn   func(chan<- int, int, <-chan struct{}) bool
+}{
+	{"plain", plainSend},
+	{"select", sendSelect[int]},
+	{"fastpath", sendFast[int]},
+}
+
+// BenchmarkStage measures one stage between a source and a sink: the
+// library's Map and Filter against the same hand-written stage with each way
+// of sending.
+func BenchmarkStage(b *testing.B) {
+	for _, s := range sends {
+		b.Run("hand/"+s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			done := make(chan struct{})
+			defer close(done)
+			drainHand(b, handStage(handSource(b.N, done, s.fn), done, 1, s.fn, handInc))
+		})
+	}
+	b.Run("stream/map", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		src := stream.Generate(p, countTo(b.N))
+		if err := stream.Drain(p, stream.Map(p, src, inc)); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("stream/filter", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		src := stream.Generate(p, countTo(b.N))
+		if err := stream.Drain(p, stream.Filter(p, src, even)); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("hand/fastpath/filter", func(b *testing.B) {
+		b.ReportAllocs()
+		done := make(chan struct{})
+		defer close(done)
+		drainHand(b, handStage(handSource(b.N, done, sendFast[int]), done, 1, sendFast[int], handEven))
+	})
+}
+
+// BenchmarkWorkers measures Map and Filter with several workers against the
+// hand-written worker pool.
+func BenchmarkWorkers(b *testing.B) {
+	for _, w := range []int{1, 2, 4} {
+		name := "workers=" + strconv.Itoa(w)
+		b.Run(name+"/hand/fastpath", func(b *testing.B) {
+			b.ReportAllocs()
+			done := make(chan struct{})
+			defer close(done)
+			drainHand(b, handStage(handSource(b.N, done, sendFast[int]), done, w, sendFast[int], handInc))
+		})
+		b.Run(name+"/stream/map", func(b *testing.B) {
+			b.ReportAllocs()
+			p := stream.New(context.Background())
+			src := stream.Generate(p, countTo(b.N))
+			if err := stream.Drain(p, stream.Map(p, src, inc, stream.Workers(w))); err != nil {
+				b.Fatal(err)
+			}
+		})
+		b.Run(name+"/stream/filter", func(b *testing.B) {
+			b.ReportAllocs()
+			p := stream.New(context.Background())
+			src := stream.Generate(p, countTo(b.N))
+			if err := stream.Drain(p, stream.Filter(p, src, even, stream.Workers(w))); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkPipeline3 measures a 3-stage pipeline (map, filter, map).
+func BenchmarkPipeline3(b *testing.B) {
+	b.Run("hand/fastpath", func(b *testing.B) {
+		b.ReportAllocs()
+		done := make(chan struct{})
+		defer close(done)
+		c := handSource(b.N, done, sendFast[int])
+		c = handStage(c, done, 1, sendFast[int], handInc)
+		c = handStage(c, done, 1, sendFast[int], handEven)
+		c = handStage(c, done, 1, sendFast[int], handInc)
+		drainHand(b, c)
+	})
+	b.Run("stream", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		c := stream.Generate(p, countTo(b.N))
+		c = stream.Map(p, c, inc)
+		c = stream.Filter(p, c, even)
+		c = stream.Map(p, c, inc)
+		if err := stream.Drain(p, c); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkChain measures chains of Map stages of growing length, so the
+// per-stage cost is the slope between two lengths, free of the source's and
+// the sink's cost.
+func BenchmarkChain(b *testing.B) {
+	for _, n := range []int{1, 5} {
+		b.Run("stages="+strconv.Itoa(n)+"/hand/fastpath", func(b *testing.B) {
+			b.ReportAllocs()
+			done := make(chan struct{})
+			defer close(done)
+			c := handSource(b.N, done, sendFast[int])
+			for range n {
+				c = handStage(c, done, 1, sendFast[int], handInc)
+			}
+			drainHand(b, c)
+		})
+		b.Run("stages="+strconv.Itoa(n)+"/stream", func(b *testing.B) {
+			b.ReportAllocs()
+			p := stream.New(context.Background())
+			c := stream.Generate(p, countTo(b.N))
+			for range n {
+				c = stream.Map(p, c, inc)
+			}
+			if err := stream.Drain(p, c); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

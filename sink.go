@@ -1,0 +1,95 @@
+package stream
+
+import (
+	"context"
+	"strings"
+)
+
+// Sinks consume a channel to its end. They are stages like any other: they
+// show in [Pipeline.Stats] and [Pipeline.Graph], and they count as the
+// consumer of their input. ForEach returns at once; the others block, calling
+// [Pipeline.Wait], so they must be the last thing added to the pipeline.
+
+// ForEach calls fn for every element of in, with Workers goroutines (default
+// 1). It does not block: call [Pipeline.Wait] for the result. An error from
+// fn fails the pipeline as a [*Error]. A nil p, in or fn panics.
+func ForEach[T any](p *Pipeline, in <-chan T, fn func(context.Context, T) error, opts ...Option) {
+	checkPipeline(p)
+	checkInput(in, "ForEach")
+	if fn == nil {
+		panic("stream: ForEach: nil function")
+	}
+	s := p.addStage("foreach", newConfig(opts), []any{in})
+	consume(s, in, func(*worker) func(context.Context, T) error { return fn })
+}
+
+// Collect reads in to its end, then waits for the pipeline and returns the
+// elements read, in arrival order, with [Pipeline.Wait]'s error. On error it
+// returns what it read so far. It blocks until the pipeline has ended.
+func Collect[T any](p *Pipeline, in <-chan T) ([]T, error) {
+	var items []T
+	sink(p, in, "Collect", func(v T) error {
+		items = append(items, v)
+		return nil
+	})
+	err := p.Wait()
+	return items, err
+}
+
+// Reduce folds the elements of in into an accumulator, starting from init:
+// acc = fn(acc, v) for each element in arrival order. It blocks until the
+// pipeline has ended and returns the accumulator with [Pipeline.Wait]'s error
+// (the accumulator so far, on error). A panic in fn fails the pipeline. A nil
+// fn panics.
+func Reduce[T, A any](p *Pipeline, in <-chan T, init A, fn func(A, T) A) (A, error) {
+	if fn == nil {
+		panic("stream: Reduce: nil function")
+	}
+	acc := init
+	sink(p, in, "Reduce", func(v T) error {
+		acc = fn(acc, v)
+		return nil
+	})
+	err := p.Wait()
+	return acc, err
+}
+
+// First returns the first element of in and releases in at once, so the
+// stages feeding it stop (see "Demand" in the package doc); then it waits for
+// the pipeline. It returns [Pipeline.Wait]'s error if there is one, and
+// [ErrEmpty] if in closed before any element arrived.
+func First[T any](p *Pipeline, in <-chan T) (T, error) {
+	var (
+		first T
+		got   bool
+	)
+	sink(p, in, "First", func(v T) error {
+		first, got = v, true
+		return errFinished
+	})
+	if err := p.Wait(); err != nil {
+		return first, err
+	}
+	if !got {
+		return first, ErrEmpty
+	}
+	return first, nil
+}
+
+// Drain reads and discards in to its end, then returns [Pipeline.Wait]'s
+// error. It blocks until the pipeline has ended.
+func Drain[T any](p *Pipeline, in <-chan T) error {
+	sink(p, in, "Drain", func(T) error { return nil })
+	return p.Wait()
+}
+
+// sink adds a one-worker stage that passes every element of in to fn; op
+// is the exported function's name, and its kind in lower case.
+func sink[T any](p *Pipeline, in <-chan T, op string, fn func(T) error) {
+	checkPipeline(p)
+	checkInput(in, op)
+	s := p.addStage(strings.ToLower(op), newConfig(nil), []any{in})
+	consume(s, in, func(*worker) func(context.Context, T) error {
+		return func(_ context.Context, v T) error { return fn(v) }
+	})
+}

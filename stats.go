@@ -1,0 +1,94 @@
+package stream
+
+import (
+	"fmt"
+	"strings"
+)
+
+// StageStats is a snapshot of one stage's counters.
+type StageStats struct {
+	Name    string // as given with [Name], or "kind#N"
+	Kind    string // "map", "filter", "slice", "collect", "go", …
+	Workers int    // goroutines the stage runs
+	Done    bool   // every worker has exited
+
+	In      int64 // elements received from the input
+	Out     int64 // elements sent to the output(s)
+	Errors  int64 // elements whose function failed (including skipped ones)
+	Skipped int64 // failed elements skipped by an error policy
+	Dropped int64 // elements dropped by an overflow policy, or ticks missed by Tick
+	Retried int64 // retries made (calls beyond each element's first)
+	Panics  int64 // panics recovered
+
+	QueueLen int // elements waiting in the output channel(s) now
+	QueueCap int // capacity of the output channel(s)
+}
+
+// Stats returns a snapshot of every stage's counters, in the order the
+// stages were added. It is safe to call at any time from any goroutine,
+// including after [Pipeline.Wait] returned; counters of a running pipeline
+// are read one by one, so a snapshot is not atomic across counters.
+func (p *Pipeline) Stats() []StageStats {
+	p.mu.Lock()
+	stages := append([]*stage(nil), p.stages...)
+	p.mu.Unlock()
+	stats := make([]StageStats, len(stages))
+	for i, s := range stages {
+		st := StageStats{Name: s.name, Kind: s.kind, Workers: len(s.counters), Done: s.finished.Load()}
+		for j := range s.counters {
+			c := &s.counters[j]
+			st.In += c.in.Load()
+			st.Out += c.out.Load()
+			st.Errors += c.errors.Load()
+			st.Skipped += c.skipped.Load()
+			st.Dropped += c.dropped.Load()
+			st.Retried += c.retried.Load()
+			st.Panics += c.panics.Load()
+		}
+		for _, e := range s.outputs {
+			st.QueueLen += e.length()
+			st.QueueCap += e.capacity
+		}
+		stats[i] = st
+	}
+	return stats
+}
+
+// Graph renders the pipeline's topology as a Mermaid flowchart: one node per
+// stage (name and kind), one edge per channel labelled with its capacity.
+// An output no stage consumes points to a "caller" node. Paste it into a
+// README or an issue comment inside a ```mermaid block.
+func (p *Pipeline) Graph() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	b.WriteString("flowchart LR\n")
+	caller := false
+	for _, s := range p.stages {
+		fmt.Fprintf(&b, "    s%d[\"%s<br/><small>%s", s.id, mermaidText(s.name), s.kind)
+		if w := len(s.counters); w > 1 {
+			fmt.Fprintf(&b, " ×%d", w)
+		}
+		b.WriteString("</small>\"]\n")
+	}
+	for _, s := range p.stages {
+		for _, e := range s.outputs {
+			to := "caller"
+			if e.to != nil {
+				to = fmt.Sprintf("s%d", e.to.id)
+			} else {
+				caller = true
+			}
+			fmt.Fprintf(&b, "    s%d -->|%d| %s\n", s.id, e.capacity, to)
+		}
+	}
+	if caller {
+		b.WriteString("    caller([caller])\n")
+	}
+	return b.String()
+}
+
+// mermaidText escapes what would end a quoted Mermaid label.
+func mermaidText(s string) string {
+	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(s)
+}
