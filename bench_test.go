@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pipewright/stream"
 )
@@ -227,4 +228,200 @@ func BenchmarkChain(b *testing.B) {
 			}
 		})
 	}
+}
+
+// spin does about n units of CPU work (a unit is a few nanoseconds) and
+// returns a value the compiler cannot discard.
+func spin(n int) int {
+	x := uint64(n) | 1
+	for range n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	return int(x & 1)
+}
+
+// latencies: uniform gives every element the same work; skewed makes one
+// element in 100 ten times slower.
+var latencies = []struct {
+	name string
+	work func(v int) int
+}{
+	{"uniform", func(int) int { return 300 }},
+	{"skewed", func(v int) int {
+		if v%100 == 0 {
+			return 3000
+		}
+		return 300
+	}},
+}
+
+// BenchmarkOrdered compares Map with 4 workers unordered and Ordered, and the
+// hand-written worker pool, on work of uniform and skewed cost.
+func BenchmarkOrdered(b *testing.B) {
+	const workers = 4
+	for _, lat := range latencies {
+		fn := func(_ context.Context, v int) (int, error) { return v + spin(lat.work(v)), nil }
+		b.Run(lat.name+"/hand", func(b *testing.B) {
+			b.ReportAllocs()
+			done := make(chan struct{})
+			defer close(done)
+			work := func(v int) (int, bool) { return v + spin(lat.work(v)), true }
+			drainHand(b, handStage(handSource(b.N, done, sendFast[int]), done, workers, sendFast[int], work))
+		})
+		for _, ordered := range []bool{false, true} {
+			name := lat.name + "/unordered"
+			opts := []stream.Option{stream.Workers(workers)}
+			if ordered {
+				name = lat.name + "/ordered"
+				opts = append(opts, stream.Ordered())
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				p := stream.New(context.Background())
+				src := stream.Generate(p, countTo(b.N))
+				if err := stream.Drain(p, stream.Map(p, src, fn, opts...)); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
+	b.Run("trivial/unordered", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		if err := stream.Drain(p, stream.Map(p, stream.Generate(p, countTo(b.N)), inc, stream.Workers(workers))); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("trivial/ordered", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		if err := stream.Drain(p, stream.Map(p, stream.Generate(p, countTo(b.N)), inc, stream.Workers(workers), stream.Ordered())); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkTopology measures Merge, FanOut and Partition of 4 against their
+// hand-written equivalents; b.N elements in total.
+func BenchmarkTopology(b *testing.B) {
+	const n = 4
+	b.Run("merge/hand", func(b *testing.B) {
+		b.ReportAllocs()
+		done := make(chan struct{})
+		defer close(done)
+		out := make(chan int, benchCap)
+		var wg sync.WaitGroup
+		for i := range n {
+			in := handSource(b.N/n+boolInt(i < b.N%n), done, sendFast[int])
+			wg.Go(func() {
+				for v := range in {
+					if !sendFast(out, v, done) {
+						return
+					}
+				}
+			})
+		}
+		go func() { wg.Wait(); close(out) }()
+		drainHand(b, out)
+	})
+	b.Run("merge/stream", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		ins := make([]<-chan int, n)
+		for i := range ins {
+			ins[i] = stream.Generate(p, countTo(b.N/n+boolInt(i < b.N%n)))
+		}
+		if err := stream.Drain(p, stream.Merge(p, ins)); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("fanout/hand", func(b *testing.B) {
+		b.ReportAllocs()
+		done := make(chan struct{})
+		defer close(done)
+		in := handSource(b.N, done, sendFast[int])
+		var wg sync.WaitGroup
+		for range n {
+			out := make(chan int, benchCap)
+			go func() {
+				defer close(out)
+				for v := range in {
+					if !sendFast(out, v, done) {
+						return
+					}
+				}
+			}()
+			wg.Go(func() {
+				for range out {
+				}
+			})
+		}
+		wg.Wait()
+	})
+	b.Run("fanout/stream", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		for _, out := range stream.FanOut(p, stream.Generate(p, countTo(b.N)), n) {
+			stream.ForEach(p, out, func(context.Context, int) error { return nil })
+		}
+		if err := p.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("partition/stream", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		for _, out := range stream.Partition(p, stream.Generate(p, countTo(b.N)), n, func(v int) int { return v }) {
+			stream.ForEach(p, out, func(context.Context, int) error { return nil })
+		}
+		if err := p.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// BenchmarkBatch measures Batch(100) against a hand-written batcher; the
+// only allocations are the batches themselves (one per 100 elements).
+func BenchmarkBatch(b *testing.B) {
+	const size = 100
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		done := make(chan struct{})
+		defer close(done)
+		in := handSource(b.N, done, sendFast[int])
+		out := make(chan []int, benchCap)
+		go func() {
+			defer close(out)
+			batch := make([]int, 0, size)
+			for v := range in {
+				if batch = append(batch, v); len(batch) == size {
+					if !sendFast(out, batch, done) {
+						return
+					}
+					batch = make([]int, 0, size)
+				}
+			}
+			if len(batch) > 0 {
+				sendFast(out, batch, done)
+			}
+		}()
+		for range out {
+		}
+	})
+	b.Run("stream", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		if err := stream.Drain(p, stream.Batch(p, stream.Generate(p, countTo(b.N)), size, time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	})
 }

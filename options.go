@@ -22,6 +22,7 @@ type config struct {
 	name     string
 	workers  int
 	capacity int
+	ordered  bool
 }
 
 func newConfig(opts []Option) config {
@@ -63,4 +64,43 @@ func Capacity(n int) Option {
 		panic("stream: Capacity: n must not be negative")
 	}
 	return optionFunc(func(c *config) { c.capacity = n })
+}
+
+// Ordered makes a stage with [Workers](n > 1) emit its results in input
+// order. The stage hands each element to a worker with room in its queue
+// and collects the results in the order the elements arrived: while one
+// element is slow, the other workers go on, up to 16 elements each ahead of
+// it, so an element up to about 16 times slower than the others does not
+// stall them. Memory stays bounded: the reorder window holds at most 16
+// elements per worker. An Ordered stage runs two goroutines besides its
+// workers, to hand out and to collect, and costs two channel hops more per
+// element than an unordered one. Ordered applies to Map, Filter, FlatMap
+// and Flatten; without Workers it changes nothing.
+func Ordered() Option {
+	return optionFunc(func(c *config) { c.ordered = true })
+}
+
+// orderQueue is the capacity of an Ordered stage's queues to and from each
+// worker.
+const orderQueue = 16
+
+// goroutines is the number of goroutines a stage with this config runs.
+func (c config) goroutines() int {
+	if c.ordered && c.workers > 1 {
+		return c.workers + 2 // plus the dispatcher and the collector
+	}
+	return c.workers
+}
+
+// stageConfig builds the config of a stage of the given kind from opts,
+// panicking on options that do not apply to it.
+func stageConfig(kind string, opts []Option, workers, ordered bool) config {
+	c := newConfig(opts)
+	if !workers && c.workers != 1 {
+		panic("stream: " + kind + ": Workers does not apply")
+	}
+	if !ordered && c.ordered {
+		panic("stream: " + kind + ": Ordered does not apply")
+	}
+	return c
 }

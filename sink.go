@@ -19,13 +19,15 @@ func ForEach[T any](p *Pipeline, in <-chan T, fn func(context.Context, T) error,
 	if fn == nil {
 		panic("stream: ForEach: nil function")
 	}
-	s := p.addStage("foreach", newConfig(opts), []any{in})
-	consume(s, in, func(*worker) func(context.Context, T) error { return fn })
+	s := p.addStage("foreach", stageConfig("foreach", opts, true, false), []any{in})
+	consume(s, []<-chan T{in}, func(*worker) func(context.Context, T) error { return fn })
 }
 
 // Collect reads in to its end, then waits for the pipeline and returns the
 // elements read, in arrival order, with [Pipeline.Wait]'s error. On error it
-// returns what it read so far. It blocks until the pipeline has ended.
+// returns what it read before the pipeline was cancelled; elements still in
+// flight then are discarded (see "Cancellation" in the package doc). It
+// blocks until the pipeline has ended.
 func Collect[T any](p *Pipeline, in <-chan T) ([]T, error) {
 	var items []T
 	sink(p, in, "Collect", func(v T) error {
@@ -89,7 +91,7 @@ func sink[T any](p *Pipeline, in <-chan T, op string, fn func(T) error) {
 	checkPipeline(p)
 	checkInput(in, op)
 	s := p.addStage(strings.ToLower(op), newConfig(nil), []any{in})
-	consume(s, in, func(*worker) func(context.Context, T) error {
+	consume(s, []<-chan T{in}, func(*worker) func(context.Context, T) error {
 		return func(_ context.Context, v T) error { return fn(v) }
 	})
 }

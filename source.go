@@ -9,7 +9,7 @@ import (
 // Sources start one goroutine each. Their output closes when they run out of
 // elements, fail, or end with the pipeline; they stop early, without error,
 // when the stage consuming their output releases it (see the package doc,
-// "Demand"). Workers does not apply to a source: Workers(n) with n > 1 panics.
+// "Demand"). Workers and Ordered do not apply to a source: they panic.
 
 // FromSlice emits the elements of items in order, then closes its output.
 // The slice must not be modified until the pipeline has ended. A nil or empty
@@ -50,7 +50,7 @@ func FromSeq2[T any](p *Pipeline, seq iter.Seq2[T, error], opts ...Option) <-cha
 	if seq == nil {
 		panic("stream: FromSeq2: nil sequence")
 	}
-	return source(p, "seq", opts, func(_ context.Context, _ *worker, emit func(T) error) error {
+	return source(p, "seq2", opts, func(_ context.Context, _ *worker, emit func(T) error) error {
 		for v, err := range seq {
 			if err != nil {
 				return err
@@ -110,11 +110,7 @@ func Tick(p *Pipeline, every time.Duration, opts ...Option) <-chan time.Time {
 // source adds a stage without inputs that runs gen once.
 func source[T any](p *Pipeline, kind string, opts []Option, gen func(ctx context.Context, w *worker, emit func(T) error) error) <-chan T {
 	checkPipeline(p)
-	cfg := newConfig(opts)
-	if cfg.workers != 1 {
-		panic("stream: " + kind + ": Workers does not apply to a source")
-	}
-	s := p.addStage(kind, cfg, nil)
+	s := p.addStage(kind, stageConfig(kind, opts, false, false), nil)
 	out := output[T](s)
 	s.start(func(w *worker) error {
 		send := emitter(w, out)

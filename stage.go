@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // This file is the one stage engine every operator is built on: stage
@@ -26,6 +27,10 @@ type stage struct {
 	inputs  []*edge
 	outputs []*edge
 
+	// workerDone, when set, gives each worker its own done channel instead
+	// of the stage's (FanOut: worker i ends when output i is released).
+	workerDone []<-chan struct{}
+
 	live     atomic.Int32 // workers still running
 	released atomic.Int32 // outputs whose consumer has let go
 	finished atomic.Bool
@@ -39,7 +44,14 @@ type edge struct {
 	capacity int
 	length   func() int
 	close    func()
+	drain    func() int // discards what is buffered, returns how many
 	released atomic.Bool
+	// done is closed when the stage is done or this edge is released. A
+	// stage with one output uses its own done channel; each output of a
+	// stage with several has its own context, so that one consumer letting
+	// go ends the sends to it and nothing else.
+	done   <-chan struct{}
+	cancel context.CancelFunc
 }
 
 // counters are one worker's element counts. They are padded to a cache line
@@ -57,8 +69,9 @@ var (
 )
 
 // addStage registers a stage consuming the channels ins (each a <-chan T
-// made by this pipeline or by the caller). It panics, registering nothing,
-// if the pipeline has been waited for or an input already has a consumer.
+// made by this pipeline or by the caller), with workers goroutines. It
+// panics, registering nothing, if the pipeline has been waited for or an
+// input already has a consumer.
 func (p *Pipeline) addStage(kind string, cfg config, ins []any) *stage {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -87,36 +100,59 @@ func (p *Pipeline) addStage(kind string, cfg config, ins []any) *stage {
 			s.inputs = append(s.inputs, e)
 		}
 	}
-	s.counters = make([]counters, cfg.workers)
+	s.counters = make([]counters, cfg.goroutines())
 	p.stages = append(p.stages, s)
 	return s
 }
 
-// output makes one output channel of s with the stage's capacity.
-func output[T any](s *stage) chan T {
-	ch := make(chan T, s.cfg.capacity)
-	e := &edge{
-		from:     s,
-		capacity: s.cfg.capacity,
-		length:   func() int { return len(ch) },
-		close:    func() { close(ch) },
-	}
+// outputs makes the n output channels of s, with the stage's capacity.
+func outputs[T any](s *stage, n int) []chan T {
+	chans := make([]chan T, n)
 	s.p.mu.Lock()
-	s.p.edges[(<-chan T)(ch)] = e
-	s.p.mu.Unlock()
-	s.outputs = append(s.outputs, e)
-	return ch
+	defer s.p.mu.Unlock()
+	for i := range chans {
+		ch := make(chan T, s.cfg.capacity)
+		e := &edge{
+			from:     s,
+			capacity: s.cfg.capacity,
+			length:   func() int { return len(ch) },
+			close:    func() { close(ch) },
+			drain:    func() int { return drain(ch) },
+			done:     s.ctx.Done(),
+		}
+		if n > 1 {
+			var ctx context.Context
+			ctx, e.cancel = context.WithCancel(s.ctx)
+			e.done = ctx.Done()
+		}
+		s.p.edges[(<-chan T)(ch)] = e
+		s.outputs = append(s.outputs, e)
+		chans[i] = ch
+	}
+	return chans
 }
 
-// start runs body in cfg.workers goroutines owned by the pipeline. Each gets
-// its own counters. When the last one exits, the stage closes its outputs and
-// releases its inputs.
+// output makes the single output channel of s.
+func output[T any](s *stage) chan T {
+	return outputs[T](s, 1)[0]
+}
+
+// start runs body in len(s.counters) goroutines owned by the pipeline. Each
+// gets its own counters. When the last one exits, the stage closes its
+// outputs and releases its inputs. A stage with no worker (Merge of nothing)
+// finishes at once.
 func (s *stage) start(body func(w *worker) error) {
 	n := len(s.counters)
+	if n == 0 {
+		s.finish()
+		return
+	}
 	s.live.Store(int32(n))
-	done := s.ctx.Done()
 	for i := range n {
-		w := &worker{s: s, c: &s.counters[i], done: done}
+		w := &worker{s: s, c: &s.counters[i], id: i, done: s.ctx.Done()}
+		if s.workerDone != nil {
+			w.done = s.workerDone[i]
+		}
 		s.p.group.Go(func() error {
 			defer s.workerExit()
 			defer w.flush()
@@ -138,10 +174,9 @@ func (s *stage) runWorker(w *worker, body func(w *worker) error) (reported error
 	switch {
 	case err == nil, err == errClosed, err == errFinished:
 		return nil
-	case s.ctx.Err() != nil:
-		// Ended by cancellation: not an error of this stage. Remember
-		// whether the whole pipeline was cancelled, rather than this stage
-		// released by its consumer.
+	case err == errDone, s.ctx.Err() != nil:
+		// Ended by cancellation or release: not an error of this stage.
+		// Remember whether the whole pipeline was cancelled.
 		if s.p.ctx.Err() != nil {
 			s.p.interrupted.Store(true)
 		}
@@ -153,16 +188,34 @@ func (s *stage) runWorker(w *worker, body func(w *worker) error) (reported error
 }
 
 func (s *stage) workerExit() {
-	if s.live.Add(-1) != 0 {
-		return
+	if s.live.Add(-1) == 0 {
+		s.finish()
 	}
+}
+
+// finish closes the outputs of s and releases its inputs, once its last
+// worker has exited.
+func (s *stage) finish() {
 	for _, e := range s.outputs {
+		if e.released.Load() {
+			// Nobody will read what is left in a released output: count
+			// it as dropped, and do not keep it alive until the pipeline
+			// ends.
+			if n := e.drain(); n > 0 {
+				s.counters[0].dropped.Add(int64(n))
+			}
+		}
 		e.close()
 	}
 	for _, e := range s.inputs {
 		e.release()
 	}
 	s.finished.Store(true)
+	for _, e := range s.outputs {
+		if e.cancel != nil {
+			e.cancel()
+		}
+	}
 	s.cancel()
 }
 
@@ -173,6 +226,9 @@ func (s *stage) workerExit() {
 func (e *edge) release() {
 	if e.released.Swap(true) {
 		return
+	}
+	if e.cancel != nil {
+		e.cancel()
 	}
 	if from := e.from; int(from.released.Add(1)) == len(from.outputs) {
 		from.cancel()
@@ -199,6 +255,7 @@ func (s *stage) closedWithProducer(in any) bool {
 type worker struct {
 	s       *stage
 	c       *counters
+	id      int
 	done    <-chan struct{}
 	in, out int64 // not yet published
 }
@@ -216,6 +273,19 @@ func (w *worker) flush() {
 	}
 }
 
+// received and sent count one element in or out.
+func (w *worker) received() {
+	if w.in++; w.in == flushEvery {
+		w.flush()
+	}
+}
+
+func (w *worker) sent() {
+	if w.out++; w.out == flushEvery {
+		w.flush()
+	}
+}
+
 // isDone reports whether a done channel is closed, without blocking.
 func isDone(done <-chan struct{}) bool {
 	select {
@@ -226,30 +296,52 @@ func isDone(done <-chan struct{}) bool {
 	}
 }
 
-// recv receives the next element of in. It returns errClosed when in is
-// closed and errDone when the stage is done. It tries a non-blocking receive
-// first, and never hands out an element once the stage is done, even one
-// that was already queued (pitfall P21).
-//
-// When closes is true the receive blocks on in alone: in was made by a
-// single-output stage of this pipeline, which closes it as soon as its own
-// context is done, and the release of this stage cancels that producer at
-// once (see edge.release). A select on in and done costs twice as much on
-// the blocking path, which a busy pipeline takes often.
+// recv receives the next element of in and counts it. It returns errClosed
+// when in is closed and errDone when the worker is done. See take.
 func recv[T any](w *worker, in <-chan T, closes bool) (T, error) {
+	v, err := take(w, in, closes, nil)
+	if err == nil {
+		w.received()
+	}
+	return v, err
+}
+
+// take receives from ch without counting: recv for a stage's input, and
+// directly for the channels inside a stage. It tries a non-blocking receive
+// first, and never hands out an element once the worker is done, even one
+// that was already queued (pitfall P21); such an element is counted as
+// dropped. A non-nil timeout makes it return errTimeout when timeout
+// delivers first.
+//
+// When closes is true (and there is no timeout) the receive blocks on ch
+// alone: ch was made by a single-output stage of this pipeline, which closes
+// it as soon as its own context is done, and the release of this stage
+// cancels that producer at once (see edge.release). A select on ch and done
+// costs twice as much on the blocking path, which a busy pipeline takes
+// often.
+func take[T any](w *worker, ch <-chan T, closes bool, timeout <-chan time.Time) (T, error) {
 	var (
 		v  T
 		ok bool
 	)
 	select {
-	case v, ok = <-in:
+	case v, ok = <-ch:
 	default:
 		w.flush()
-		if closes {
-			v, ok = <-in
-		} else {
+		switch {
+		case timeout != nil:
 			select {
-			case v, ok = <-in:
+			case v, ok = <-ch:
+			case <-timeout:
+				return v, errTimeout
+			case <-w.done:
+				return v, errDone
+			}
+		case closes:
+			v, ok = <-ch
+		default:
+			select {
+			case v, ok = <-ch:
 			case <-w.done:
 				return v, errDone
 			}
@@ -259,43 +351,60 @@ func recv[T any](w *worker, in <-chan T, closes bool) (T, error) {
 		return v, errClosed
 	}
 	if isDone(w.done) {
+		w.c.dropped.Add(1) // received, but the stage is done: never started
 		var zero T
 		return zero, errDone
-	}
-	if w.in++; w.in == flushEvery {
-		w.flush()
 	}
 	return v, nil
 }
 
-// send sends v on out, or returns errDone when the stage is done first. The
-// non-blocking attempt first makes the common case as cheap as a plain send.
-func send[T any](w *worker, out chan<- T, v T) error {
-	select {
-	case out <- v:
-	default:
-		w.flush()
-		select {
-		case out <- v:
-		case <-w.done:
-			return errDone
-		}
+// errTimeout is returned by take when its timeout fired first.
+var errTimeout = errors.New("stream: timeout")
+
+// send sends v on out and counts it, or returns errDone when done is closed
+// first. See put.
+func send[T any](w *worker, out chan<- T, v T, done <-chan struct{}) error {
+	if err := put(w, out, v, done); err != nil {
+		return err
 	}
-	if w.out++; w.out == flushEvery {
-		w.flush()
-	}
+	w.sent()
 	return nil
 }
 
+// put sends v on ch without counting, or returns errDone when done is
+// closed first. The non-blocking attempt first makes the common case as
+// cheap as a plain send.
+func put[T any](w *worker, ch chan<- T, v T, done <-chan struct{}) error {
+	select {
+	case ch <- v:
+		return nil
+	default:
+	}
+	w.flush()
+	select {
+	case ch <- v:
+		return nil
+	case <-done:
+		return errDone
+	}
+}
+
 // consume runs the shared consumer loop in every worker of s: receive an
-// element of in and pass it to the worker's step (made once per worker by
+// element and pass it to the worker's step (made once per worker by
 // newStep, so a step may hold per-worker state such as its emit function).
-// A step error ends the worker: errFinished as a normal end, any other as
-// the stage's error, unless the stage is done by then.
-func consume[T any](s *stage, in <-chan T, newStep func(w *worker) func(ctx context.Context, v T) error) {
-	closes := s.closedWithProducer(in)
+// Worker i reads ins[i % len(ins)]: a single input is shared by all
+// workers, Merge gives each worker its own. A step error ends the worker:
+// errFinished as a normal end, any other as the stage's error, unless the
+// stage is done by then.
+func consume[T any](s *stage, ins []<-chan T, newStep func(w *worker) func(ctx context.Context, v T) error) {
+	closes := make([]bool, len(ins))
+	for i, in := range ins {
+		closes[i] = s.closedWithProducer(in)
+	}
 	s.start(func(w *worker) error {
 		ctx := s.ctx
+		i := w.id % len(ins)
+		in, closes := ins[i], closes[i]
 		step := newStep(w)
 		for {
 			v, err := recv(w, in, closes)
@@ -309,13 +418,27 @@ func consume[T any](s *stage, in <-chan T, newStep func(w *worker) func(ctx cont
 	})
 }
 
-// emitter returns the function a worker uses to send to out. Once the stage
+// emitter returns the function a worker uses to send to out. Once the worker
 // is done it returns the stage context's error, which user code sees.
 func emitter[T any](w *worker, out chan<- T) func(T) error {
 	return func(v T) error {
-		if send(w, out, v) != nil {
-			return w.s.ctx.Err()
+		if send(w, out, v, w.done) != nil {
+			return context.Canceled
 		}
 		return nil
+	}
+}
+
+// drain receives whatever is buffered in ch without blocking and returns how
+// many elements it discarded.
+func drain[T any](ch chan T) int {
+	n := 0
+	for {
+		select {
+		case <-ch:
+			n++
+		default:
+			return n
+		}
 	}
 }

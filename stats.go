@@ -9,7 +9,7 @@ import (
 type StageStats struct {
 	Name    string // as given with [Name], or "kind#N"
 	Kind    string // "map", "filter", "slice", "collect", "go", …
-	Workers int    // goroutines the stage runs
+	Workers int    // concurrent calls of the stage's function (Merge, FanOut: goroutines)
 	Done    bool   // every worker has exited
 
 	In      int64 // elements received from the input
@@ -34,7 +34,7 @@ func (p *Pipeline) Stats() []StageStats {
 	p.mu.Unlock()
 	stats := make([]StageStats, len(stages))
 	for i, s := range stages {
-		st := StageStats{Name: s.name, Kind: s.kind, Workers: len(s.counters), Done: s.finished.Load()}
+		st := StageStats{Name: s.name, Kind: s.kind, Workers: s.cfg.workers, Done: s.finished.Load()}
 		for j := range s.counters {
 			c := &s.counters[j]
 			st.In += c.in.Load()
@@ -66,7 +66,7 @@ func (p *Pipeline) Graph() string {
 	caller := false
 	for _, s := range p.stages {
 		fmt.Fprintf(&b, "    s%d[\"%s<br/><small>%s", s.id, mermaidText(s.name), s.kind)
-		if w := len(s.counters); w > 1 {
+		if w := s.cfg.workers; w > 1 {
 			fmt.Fprintf(&b, " ×%d", w)
 		}
 		b.WriteString("</small>\"]\n")

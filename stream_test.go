@@ -352,7 +352,7 @@ func TestProgrammerErrorsPanic(t *testing.T) {
 		name string
 		call func()
 	}{
-		{"New with a nil context", func() { stream.New(nil) }}, //nolint:staticcheck // the point of the test
+		{"New with a nil context", func() { var nilCtx context.Context; stream.New(nilCtx) }},
 		{"a nil pipeline", func() { stream.FromSlice[int](nil, nil) }},
 		{"Map with a nil function", func() { stream.Map[int, int](live, stream.FromSlice(live, seq(1)), nil) }},
 		{"Map with a nil input", func() { stream.Map(live, nilCh, inc) }},

@@ -1,0 +1,144 @@
+package stream
+
+import (
+	"context"
+	"hash/maphash"
+	"strconv"
+)
+
+// Merge emits the elements of all ins, in arrival order, from one output
+// that closes when every input has closed. It runs one goroutine per input
+// (not per element). Merge of no inputs returns a closed channel. A nil
+// input, or the same channel twice, panics.
+func Merge[T any](p *Pipeline, ins []<-chan T, opts ...Option) <-chan T {
+	checkPipeline(p)
+	keys := make([]any, len(ins))
+	for i, in := range ins {
+		checkInput(in, "Merge")
+		keys[i] = in
+	}
+	cfg := stageConfig("merge", opts, false, false)
+	cfg.workers = len(ins)
+	s := p.addStage("merge", cfg, keys)
+	out := output[T](s)
+	consume(s, ins, func(w *worker) func(context.Context, T) error {
+		return func(_ context.Context, v T) error { return send(w, out, v, w.done) }
+	})
+	return out
+}
+
+// FanOut distributes the elements of in over n outputs: each element goes to
+// exactly one of them, whichever is ready to take it, so a slow consumer
+// gets fewer elements. It runs n goroutines, one per output. When the
+// consumer of one output releases it, the others go on (an element the
+// released output's goroutine held is dropped and counted; elements left in
+// that output's buffer are lost with it); the stage stops when all are
+// released. The outputs close when in is closed. n < 1 panics.
+func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
+	checkPipeline(p)
+	checkInput(in, "FanOut")
+	checkN(n, "FanOut")
+	cfg := stageConfig("fanout", opts, false, false)
+	cfg.workers = n
+	s := p.addStage("fanout", cfg, []any{in})
+	outs := outputs[T](s, n)
+	s.workerDone = make([]<-chan struct{}, n)
+	for i, e := range s.outputs {
+		s.workerDone[i] = e.done
+	}
+	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
+		out := outs[w.id]
+		return func(_ context.Context, v T) error {
+			err := send(w, out, v, w.done)
+			if err != nil && s.ctx.Err() == nil {
+				w.c.dropped.Add(1) // in hand when this output was released
+			}
+			return err
+		}
+	})
+	return receiveOnly(outs)
+}
+
+// Broadcast sends every element of in to each of n outputs, in order. It
+// runs one goroutine, which sends an element to every output before it
+// receives the next: the slowest consumer sets the pace of all (give a
+// branch [Capacity] to absorb bursts). An output whose consumer released it
+// is skipped from then on; the stage stops when all are released. The
+// outputs close when in is closed. n < 1 panics.
+func Broadcast[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
+	checkPipeline(p)
+	checkInput(in, "Broadcast")
+	checkN(n, "Broadcast")
+	s := p.addStage("broadcast", stageConfig("broadcast", opts, false, false), []any{in})
+	outs := outputs[T](s, n)
+	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
+		return func(_ context.Context, v T) error {
+			for i, out := range outs {
+				if _, err := sendOrReleased(w, out, v, s.outputs[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	})
+	return receiveOnly(outs)
+}
+
+// Partition routes each element v of in to output hash(key(v)) mod n, so
+// elements with equal keys always go to the same output, in input order. It
+// runs one goroutine. Elements routed to an output whose consumer released
+// it are dropped and counted in [StageStats].Dropped; the stage stops when
+// all outputs are released. The outputs close when in is closed. A panic in
+// key fails the pipeline. n < 1 or a nil key panics.
+func Partition[T any, K comparable](p *Pipeline, in <-chan T, n int, key func(T) K, opts ...Option) []<-chan T {
+	checkPipeline(p)
+	checkInput(in, "Partition")
+	checkN(n, "Partition")
+	if key == nil {
+		panic("stream: Partition: nil key function")
+	}
+	s := p.addStage("partition", stageConfig("partition", opts, false, false), []any{in})
+	outs := outputs[T](s, n)
+	seed := maphash.MakeSeed()
+	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
+		return func(_ context.Context, v T) error {
+			i := maphash.Comparable(seed, key(v)) % uint64(n)
+			sent, err := sendOrReleased(w, outs[i], v, s.outputs[i])
+			if !sent && err == nil {
+				w.c.dropped.Add(1)
+			}
+			return err
+		}
+	})
+	return receiveOnly(outs)
+}
+
+// sendOrReleased sends v on out, the channel of e, and reports whether it
+// did: not when e has been released. It returns errDone when the whole
+// stage is done.
+func sendOrReleased[T any](w *worker, out chan<- T, v T, e *edge) (bool, error) {
+	if e.released.Load() {
+		return false, nil
+	}
+	if err := send(w, out, v, e.done); err != nil {
+		if isDone(w.done) {
+			return false, err
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+func receiveOnly[T any](chans []chan T) []<-chan T {
+	outs := make([]<-chan T, len(chans))
+	for i, ch := range chans {
+		outs[i] = ch
+	}
+	return outs
+}
+
+func checkN(n int, op string) {
+	if n < 1 {
+		panic("stream: " + op + ": n must be at least 1, got " + strconv.Itoa(n))
+	}
+}
