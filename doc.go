@@ -93,7 +93,7 @@
 // option is created, with a message that starts with "stream: ": a nil
 // pipeline, function, sequence or input channel; Workers(n) with n < 1,
 // Capacity(n) with n < 0, an empty [Name]; a channel consumed by two stages;
-// a stage added after Wait returned.
+// a stage added after Wait was called.
 //
 // # Edge cases
 //

@@ -223,7 +223,7 @@ func ExampleFromSeq2() {
 	fmt.Println(err)
 	fmt.Println(errors.Is(err, strconv.ErrSyntax))
 	// Output:
-	// stream: stage seq#1: strconv.Atoi: parsing "oops": invalid syntax
+	// stream: stage seq2#1: strconv.Atoi: parsing "oops": invalid syntax
 	// true
 }
 

@@ -70,13 +70,13 @@ var (
 
 // addStage registers a stage consuming the channels ins (each a <-chan T
 // made by this pipeline or by the caller), with workers goroutines. It
-// panics, registering nothing, if the pipeline has been waited for or an
+// panics, registering nothing, if Wait has been called or an
 // input already has a consumer.
 func (p *Pipeline) addStage(kind string, cfg config, ins []any) *stage {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.waited {
-		panic("stream: " + kind + ": stage added after Wait returned")
+	if p.waitCalled {
+		panic("stream: " + kind + ": stage added after Wait was called")
 	}
 	for i, in := range ins {
 		if e := p.edges[in]; e != nil && e.to != nil {
@@ -148,6 +148,11 @@ func (s *stage) start(body func(w *worker) error) {
 		return
 	}
 	s.live.Store(int32(n))
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if s.p.waitCalled {
+		panic("stream: " + s.kind + ": stage started after Wait was called")
+	}
 	for i := range n {
 		w := &worker{s: s, c: &s.counters[i], id: i, done: s.ctx.Done()}
 		if s.workerDone != nil {

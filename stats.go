@@ -29,11 +29,12 @@ type StageStats struct {
 // including after [Pipeline.Wait] returned; counters of a running pipeline
 // are read one by one, so a snapshot is not atomic across counters.
 func (p *Pipeline) Stats() []StageStats {
+	// The lock keeps the topology still (stages and edges being added);
+	// the counters themselves are atomics.
 	p.mu.Lock()
-	stages := append([]*stage(nil), p.stages...)
-	p.mu.Unlock()
-	stats := make([]StageStats, len(stages))
-	for i, s := range stages {
+	defer p.mu.Unlock()
+	stats := make([]StageStats, len(p.stages))
+	for i, s := range p.stages {
 		st := StageStats{Name: s.name, Kind: s.kind, Workers: s.cfg.workers, Done: s.finished.Load()}
 		for j := range s.counters {
 			c := &s.counters[j]

@@ -25,7 +25,7 @@ type Pipeline struct {
 	mu     sync.Mutex
 	stages []*stage
 	edges  map[any]*edge // keyed by the output channel, as a <-chan T
-	waited bool
+	waitCalled bool // no stage may start once Wait has been called
 
 	// interrupted records that the pipeline's cancellation cut a stage
 	// short, as opposed to every stage finishing on its own.
@@ -120,15 +120,12 @@ func (p *Pipeline) Stop() {
 // after Wait has returned.
 func (p *Pipeline) Wait() error {
 	p.waitOnce.Do(func() {
-		err := p.group.Wait()
+		// Stages start their goroutines under p.mu, after checking this
+		// flag: so every group.Go happens before group.Wait starts.
 		p.mu.Lock()
-		p.waited = true
+		p.waitCalled = true
 		p.mu.Unlock()
-		// A stage added while the first Wait was returning is still owned:
-		// the group's context is cancelled by now, so it ends at once.
-		if err2 := p.group.Wait(); err == nil {
-			err = err2
-		}
+		err := p.group.Wait()
 		switch {
 		case err != nil:
 		case !p.interrupted.Load():

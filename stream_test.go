@@ -729,3 +729,59 @@ func TestTenStagesMillionElements(t *testing.T) {
 		assert.Equal(t, int64(n), s.In, s.Name)
 	}
 }
+
+// TestStatsAndGraphWhileStagesAreAdded: Stats and Graph may be called from a
+// monitoring goroutine at any time, even while the pipeline is being built.
+func TestStatsAndGraphWhileStagesAreAdded(t *testing.T) {
+	p := stream.New(context.Background())
+	stop := make(chan struct{})
+	polled := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				polled <- n
+				return
+			default:
+				_ = p.Stats()
+				_ = p.Graph()
+				n++
+			}
+		}
+	}()
+	for range 200 {
+		stream.ForEach(p, stream.Map(p, stream.FromSlice(p, seq(3)), double), func(context.Context, int) error { return nil })
+	}
+	require.NoError(t, p.Wait())
+	close(stop)
+	assert.Positive(t, <-polled)
+	assert.Len(t, p.Stats(), 600)
+}
+
+// TestAddingStagesWhileWaitRunsNeverCrashes: a stage added concurrently with
+// Wait either runs (and Wait waits for it) or panics with the documented
+// message in the goroutine that added it; the process never dies of a
+// WaitGroup misuse inside Wait.
+func TestAddingStagesWhileWaitRunsNeverCrashes(t *testing.T) {
+	for range 300 {
+		p := stream.New(context.Background())
+		var ran atomic.Int64
+		waited := waitAsync(p)
+		added := 0
+		for range 20 {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						require.Regexp(t, `^stream: .* after Wait was called$`, r)
+					}
+				}()
+				stream.ForEach(p, stream.FromSlice(p, seq(1)), func(context.Context, int) error { ran.Add(1); return nil })
+				added++
+			}()
+		}
+		require.NoError(t, <-waited)
+		require.NoError(t, p.Wait())
+		assert.LessOrEqual(t, ran.Load(), int64(added), "no stage ran unowned")
+	}
+}
