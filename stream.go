@@ -22,10 +22,10 @@ type Pipeline struct {
 	group      *errgroup.Group
 	ctx        context.Context // stopCtx plus cancellation by the first stage error
 
-	mu     sync.Mutex
-	stages []*stage
-	edges  map[any]*edge // keyed by the output channel, as a <-chan T
-	waitCalled bool // no stage may start once Wait has been called
+	mu         sync.Mutex
+	stages     []*stage
+	edges      map[any]*edge // keyed by the output channel, as a <-chan T
+	waitCalled bool          // no stage may start once Wait has been called
 
 	// interrupted records that the pipeline's cancellation cut a stage
 	// short, as opposed to every stage finishing on its own.
