@@ -425,3 +425,18 @@ func BenchmarkBatch(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBuffer measures Buffer with each overflow policy between a source
+// and a sink (a fast consumer, so Fail never fails).
+func BenchmarkBuffer(b *testing.B) {
+	for _, policy := range []stream.Overflow{stream.Block, stream.DropNewest, stream.DropOldest} {
+		b.Run(policy.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			p := stream.New(context.Background())
+			buf := stream.Buffer(p, stream.Generate(p, countTo(b.N)), 1024, policy)
+			if err := stream.Drain(p, buf); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

@@ -17,7 +17,7 @@ func Map[T, U any](p *Pipeline, in <-chan T, fn func(context.Context, T) (U, err
 	if fn == nil {
 		panic("stream: Map: nil function")
 	}
-	s := p.addStage("map", stageConfig("map", opts, true, true), []any{in})
+	s := p.addStage("map", stageConfig("map", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[U](s)
 	transform(s, in, out, func(ctx context.Context, v T, emit func(U) error) error {
 		u, err := fn(ctx, v)
@@ -38,7 +38,7 @@ func Filter[T any](p *Pipeline, in <-chan T, keep func(context.Context, T) (bool
 	if keep == nil {
 		panic("stream: Filter: nil function")
 	}
-	s := p.addStage("filter", stageConfig("filter", opts, true, true), []any{in})
+	s := p.addStage("filter", stageConfig("filter", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[T](s)
 	transform(s, in, out, func(ctx context.Context, v T, emit func(T) error) error {
 		ok, err := keep(ctx, v)
@@ -62,7 +62,7 @@ func FlatMap[T, U any](p *Pipeline, in <-chan T, fn func(ctx context.Context, v 
 	if fn == nil {
 		panic("stream: FlatMap: nil function")
 	}
-	s := p.addStage("flatmap", stageConfig("flatmap", opts, true, true), []any{in})
+	s := p.addStage("flatmap", stageConfig("flatmap", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[U](s)
 	transform(s, in, out, fn)
 	return out
@@ -74,7 +74,7 @@ func FlatMap[T, U any](p *Pipeline, in <-chan T, fn func(ctx context.Context, v 
 func Flatten[T any](p *Pipeline, in <-chan []T, opts ...Option) <-chan T {
 	checkPipeline(p)
 	checkInput(in, "Flatten")
-	s := p.addStage("flatten", stageConfig("flatten", opts, true, true), []any{in})
+	s := p.addStage("flatten", stageConfig("flatten", opts, usesWorkers|usesOrder|usesCapacity), []any{in})
 	out := output[T](s)
 	transform(s, in, out, func(_ context.Context, vs []T, emit func(T) error) error {
 		for _, v := range vs {
@@ -97,7 +97,7 @@ func Take[T any](p *Pipeline, in <-chan T, n int, opts ...Option) <-chan T {
 	if n < 0 {
 		panic("stream: Take: negative n")
 	}
-	s := p.addStage("take", stageConfig("take", opts, false, false), []any{in})
+	s := p.addStage("take", stageConfig("take", opts, usesCapacity), []any{in})
 	out := output[T](s)
 	if n == 0 {
 		s.start(func(*worker) error { return errFinished })
@@ -131,7 +131,7 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 	if size < 1 {
 		panic("stream: Batch: size must be at least 1")
 	}
-	s := p.addStage("batch", stageConfig("batch", opts, false, false), []any{in})
+	s := p.addStage("batch", stageConfig("batch", opts, usesCapacity), []any{in})
 	out := output[[]T](s)
 	closes := s.closedWithProducer(in)
 	s.start(func(w *worker) error {

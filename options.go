@@ -1,5 +1,7 @@
 package stream
 
+import "time"
+
 // DefaultCapacity is the capacity of a stage's output channel when no
 // [Capacity] option is given. Large enough that a producer and a consumer on
 // different cores rarely wait on each other element by element, small enough
@@ -23,6 +25,36 @@ type config struct {
 	workers  int
 	capacity int
 	ordered  bool
+	timeout  time.Duration
+	retry    *RetryPolicy // normalised; nil without Retry
+	onError  any          // func(T, error) error for the stage's T
+	onDrop   any          // func(T) for the stage's T
+	adaptive *adaptive
+	set      uses // which options were given, to reject those that do not apply
+}
+
+// uses says which options apply to a kind of stage.
+type uses uint8
+
+const (
+	usesWorkers  uses = 1 << iota // Workers
+	usesOrder                     // Ordered
+	usesPolicy                    // Timeout, Retry, OnError, AdaptiveWorkers
+	usesDrop                      // OnDrop
+	usesCapacity                  // Capacity
+
+	usesNothing uses = 0
+)
+
+var optionNames = []struct {
+	u    uses
+	name string
+}{
+	{usesWorkers, "Workers"},
+	{usesOrder, "Ordered"},
+	{usesPolicy, "Timeout, Retry, OnError and AdaptiveWorkers"},
+	{usesDrop, "OnDrop"},
+	{usesCapacity, "Capacity"},
 }
 
 func newConfig(opts []Option) config {
@@ -53,7 +85,7 @@ func Workers(n int) Option {
 	if n < 1 {
 		panic("stream: Workers: n must be at least 1")
 	}
-	return optionFunc(func(c *config) { c.workers = n })
+	return optionFunc(func(c *config) { c.workers = n; c.set |= usesWorkers })
 }
 
 // Capacity sets the capacity of the stage's output channel (of each output,
@@ -63,7 +95,7 @@ func Capacity(n int) Option {
 	if n < 0 {
 		panic("stream: Capacity: n must not be negative")
 	}
-	return optionFunc(func(c *config) { c.capacity = n })
+	return optionFunc(func(c *config) { c.capacity = n; c.set |= usesCapacity })
 }
 
 // Ordered makes a stage with [Workers](n > 1) emit its results in input
@@ -77,7 +109,7 @@ func Capacity(n int) Option {
 // element than an unordered one. Ordered applies to Map, Filter, FlatMap
 // and Flatten; without Workers it changes nothing.
 func Ordered() Option {
-	return optionFunc(func(c *config) { c.ordered = true })
+	return optionFunc(func(c *config) { c.ordered = true; c.set |= usesOrder })
 }
 
 // orderQueue is the capacity of an Ordered stage's queues to and from each
@@ -93,14 +125,17 @@ func (c config) goroutines() int {
 }
 
 // stageConfig builds the config of a stage of the given kind from opts,
-// panicking on options that do not apply to it.
-func stageConfig(kind string, opts []Option, workers, ordered bool) config {
+// panicking on options that do not apply to it. Name applies to every
+// stage.
+func stageConfig(kind string, opts []Option, allowed uses) config {
 	c := newConfig(opts)
-	if !workers && c.workers != 1 {
-		panic("stream: " + kind + ": Workers does not apply")
+	if c.adaptive != nil && c.ordered {
+		panic("stream: " + kind + ": AdaptiveWorkers and Ordered do not go together")
 	}
-	if !ordered && c.ordered {
-		panic("stream: " + kind + ": Ordered does not apply")
+	for _, o := range optionNames {
+		if c.set&o.u != 0 && allowed&o.u == 0 {
+			panic("stream: " + kind + ": " + o.name + " does not apply")
+		}
 	}
 	return c
 }

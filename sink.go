@@ -19,8 +19,12 @@ func ForEach[T any](p *Pipeline, in <-chan T, fn func(context.Context, T) error,
 	if fn == nil {
 		panic("stream: ForEach: nil function")
 	}
-	s := p.addStage("foreach", stageConfig("foreach", opts, true, false), []any{in})
-	consume(s, []<-chan T{in}, func(*worker) func(context.Context, T) error { return fn })
+	s := p.addStage("foreach", stageConfig("foreach", opts, usesWorkers|usesPolicy), []any{in})
+	pol := newPolicy[T](s)
+	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
+		step := wrap(pol, w, func(ctx context.Context, v T, _ func(struct{}) error) error { return fn(ctx, v) })
+		return func(ctx context.Context, v T) error { return step(ctx, v, nil) }
+	})
 }
 
 // Collect reads in to its end, then waits for the pipeline and returns the

@@ -110,7 +110,7 @@ func Tick(p *Pipeline, every time.Duration, opts ...Option) <-chan time.Time {
 // source adds a stage without inputs that runs gen once.
 func source[T any](p *Pipeline, kind string, opts []Option, gen func(ctx context.Context, w *worker, emit func(T) error) error) <-chan T {
 	checkPipeline(p)
-	s := p.addStage(kind, stageConfig(kind, opts, false, false), nil)
+	s := p.addStage(kind, stageConfig(kind, opts, usesCapacity), nil)
 	out := output[T](s)
 	s.start(func(w *worker) error {
 		send := emitter(w, out)

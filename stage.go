@@ -411,9 +411,18 @@ func consume[T any](s *stage, ins []<-chan T, newStep func(w *worker) func(ctx c
 		i := w.id % len(ins)
 		in, closes := ins[i], closes[i]
 		step := newStep(w)
+		adaptive := s.cfg.adaptive
 		for {
+			if adaptive != nil {
+				if err := adaptive.gate(w); err != nil {
+					return err
+				}
+			}
 			v, err := recv(w, in, closes)
 			if err != nil {
+				if err == errClosed && adaptive != nil {
+					adaptive.inputClosed()
+				}
 				return err
 			}
 			if err := step(ctx, v); err != nil {

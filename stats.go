@@ -10,6 +10,7 @@ type StageStats struct {
 	Name    string // as given with [Name], or "kind#N"
 	Kind    string // "map", "filter", "slice", "collect", "go", …
 	Workers int    // concurrent calls of the stage's function (Merge, FanOut: goroutines)
+	Limit   int    // current concurrency limit: AdaptiveWorkers' limit, else Workers
 	Done    bool   // every worker has exited
 
 	In      int64 // elements received from the input
@@ -35,7 +36,10 @@ func (p *Pipeline) Stats() []StageStats {
 	defer p.mu.Unlock()
 	stats := make([]StageStats, len(p.stages))
 	for i, s := range p.stages {
-		st := StageStats{Name: s.name, Kind: s.kind, Workers: s.cfg.workers, Done: s.finished.Load()}
+		st := StageStats{Name: s.name, Kind: s.kind, Workers: s.cfg.workers, Limit: s.cfg.workers, Done: s.finished.Load()}
+		if a := s.cfg.adaptive; a != nil {
+			st.Limit = int(a.limit.Load())
+		}
 		for j := range s.counters {
 			c := &s.counters[j]
 			st.In += c.in.Load()

@@ -17,7 +17,7 @@ func Merge[T any](p *Pipeline, ins []<-chan T, opts ...Option) <-chan T {
 		checkInput(in, "Merge")
 		keys[i] = in
 	}
-	cfg := stageConfig("merge", opts, false, false)
+	cfg := stageConfig("merge", opts, usesCapacity)
 	cfg.workers = len(ins)
 	s := p.addStage("merge", cfg, keys)
 	out := output[T](s)
@@ -38,7 +38,7 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 	checkPipeline(p)
 	checkInput(in, "FanOut")
 	checkN(n, "FanOut")
-	cfg := stageConfig("fanout", opts, false, false)
+	cfg := stageConfig("fanout", opts, usesDrop|usesCapacity)
 	cfg.workers = n
 	s := p.addStage("fanout", cfg, []any{in})
 	outs := outputs[T](s, n)
@@ -46,12 +46,13 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 	for i, e := range s.outputs {
 		s.workerDone[i] = e.done
 	}
+	onDrop := typedOption[func(T)](cfg.onDrop, "OnDrop", s.kind)
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
 		out := outs[w.id]
 		return func(_ context.Context, v T) error {
 			err := send(w, out, v, w.done)
 			if err != nil && s.ctx.Err() == nil {
-				w.c.dropped.Add(1) // in hand when this output was released
+				dropped(w, onDrop, v) // in hand when this output was released
 			}
 			return err
 		}
@@ -69,7 +70,7 @@ func Broadcast[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan 
 	checkPipeline(p)
 	checkInput(in, "Broadcast")
 	checkN(n, "Broadcast")
-	s := p.addStage("broadcast", stageConfig("broadcast", opts, false, false), []any{in})
+	s := p.addStage("broadcast", stageConfig("broadcast", opts, usesCapacity), []any{in})
 	outs := outputs[T](s, n)
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
 		return func(_ context.Context, v T) error {
@@ -97,15 +98,16 @@ func Partition[T any, K comparable](p *Pipeline, in <-chan T, n int, key func(T)
 	if key == nil {
 		panic("stream: Partition: nil key function")
 	}
-	s := p.addStage("partition", stageConfig("partition", opts, false, false), []any{in})
+	s := p.addStage("partition", stageConfig("partition", opts, usesDrop|usesCapacity), []any{in})
 	outs := outputs[T](s, n)
 	seed := maphash.MakeSeed()
+	onDrop := typedOption[func(T)](s.cfg.onDrop, "OnDrop", s.kind)
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
 		return func(_ context.Context, v T) error {
 			i := maphash.Comparable(seed, key(v)) % uint64(n)
 			sent, err := sendOrReleased(w, outs[i], v, s.outputs[i])
 			if !sent && err == nil {
-				w.c.dropped.Add(1)
+				dropped(w, onDrop, v)
 			}
 			return err
 		}
@@ -140,5 +142,14 @@ func receiveOnly[T any](chans []chan T) []<-chan T {
 func checkN(n int, op string) {
 	if n < 1 {
 		panic("stream: " + op + ": n must be at least 1, got " + strconv.Itoa(n))
+	}
+}
+
+// dropped counts a dropped element and passes it to the OnDrop function,
+// if any.
+func dropped[T any](w *worker, onDrop func(T), v T) {
+	w.c.dropped.Add(1)
+	if onDrop != nil {
+		onDrop(v)
 	}
 }

@@ -10,12 +10,14 @@ type stepFunc[T, U any] func(ctx context.Context, v T, emit func(U) error) error
 // sends the results to out: in completion order, or in input order when the
 // stage is Ordered with several workers.
 func transform[T, U any](s *stage, in <-chan T, out chan U, step stepFunc[T, U]) {
+	pol := newPolicy[T](s)
 	if s.cfg.ordered && s.cfg.workers > 1 {
-		transformOrdered(s, in, out, step)
+		transformOrdered(s, in, out, pol, step)
 		return
 	}
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
 		emit := emitter(w, out)
+		step := wrap(pol, w, step)
 		return func(ctx context.Context, v T) error { return step(ctx, v, emit) }
 	})
 }
@@ -42,7 +44,7 @@ type result[U any] struct {
 // The order queue bounds the reorder window: at most orderQueue·n elements
 // are between the dispatcher and the collector. While one element is slow,
 // the other workers run on until the window or their result queues are full.
-func transformOrdered[T, U any](s *stage, in <-chan T, out chan U, step stepFunc[T, U]) {
+func transformOrdered[T, U any](s *stage, in <-chan T, out chan U, pol *policy[T], step stepFunc[T, U]) {
 	n := s.cfg.workers
 	jobs := make([]chan T, n)
 	results := make([]chan result[U], n)
@@ -60,7 +62,7 @@ func transformOrdered[T, U any](s *stage, in <-chan T, out chan U, step stepFunc
 		case w.id == n+1:
 			return collect(w, order, results, out)
 		default:
-			return work(w, jobs[w.id], results[w.id], room, step)
+			return work(w, jobs[w.id], results[w.id], room, wrap(pol, w, step))
 		}
 	})
 }
