@@ -195,7 +195,7 @@ type adaptive struct {
 	adaptiveParams
 	limit     atomic.Int32
 	gen       atomic.Uint64 // bumped at every change of limit
-	exhausted atomic.Bool // the input is closed: parked workers must end too
+	exhausted atomic.Bool   // the input is closed: parked workers must end too
 
 	mu    sync.Mutex // guards the round and wake
 	sum   time.Duration
