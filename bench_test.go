@@ -440,3 +440,29 @@ func BenchmarkBuffer(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCounting is the Map stage of BenchmarkStage under another name,
+// to compare with counting compiled out:
+//
+//	go test -run '^$' -bench Counting -count 10 . > on.txt
+//	go test -run '^$' -bench Counting -count 10 -tags stream_nocount . > off.txt
+//	benchstat off.txt on.txt
+func BenchmarkCounting(b *testing.B) {
+	for _, obs := range []bool{false, true} {
+		name := "observer=none"
+		if obs {
+			name = "observer=nop"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			p := stream.New(context.Background())
+			if obs {
+				p.SetObserver(stream.ObserverFunc(func(stream.Event) {}))
+			}
+			src := stream.Generate(p, countTo(b.N))
+			if err := stream.Drain(p, stream.Map(p, src, inc)); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

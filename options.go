@@ -30,6 +30,7 @@ type config struct {
 	onError  any          // func(T, error) error for the stage's T
 	onDrop   any          // func(T) for the stage's T
 	adaptive *adaptive
+	observer Observer
 	set      uses // which options were given, to reject those that do not apply
 }
 

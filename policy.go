@@ -162,6 +162,7 @@ func wrap[T, U any](pol *policy[T], w *worker, step stepFunc[T, U]) stepFunc[T, 
 			}
 			if retry != nil && attempt < retry.Attempts && (retry.If == nil || retry.If(err)) {
 				w.c.retried.Add(1)
+				w.s.notify(Event{Kind: ElementRetried, Err: err, Attempt: attempt})
 				if !sleep(ctx, retry.delay(attempt)) {
 					return err
 				}
@@ -173,6 +174,7 @@ func wrap[T, U any](pol *policy[T], w *worker, step stepFunc[T, U]) stepFunc[T, 
 			if err := onError(v, err); err != nil {
 				return err
 			}
+			w.s.notify(Event{Kind: ElementFailed, Err: err})
 			w.c.errors.Add(1)
 			w.c.skipped.Add(1)
 			return nil

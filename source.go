@@ -94,7 +94,7 @@ func Tick(p *Pipeline, every time.Duration, opts ...Option) <-chan time.Time {
 			select {
 			case now := <-t.C:
 				if missed := int64(now.Sub(last)/every) - 1; missed > 0 {
-					w.c.dropped.Add(missed)
+					w.drop(missed)
 				}
 				last = now
 				if err := emit(now); err != nil {

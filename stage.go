@@ -31,10 +31,14 @@ type stage struct {
 	// of the stage's (FanOut: worker i ends when output i is released).
 	workerDone []<-chan struct{}
 
+	observer Observer // nil when nobody observes
+
 	live     atomic.Int32 // workers still running
 	released atomic.Int32 // outputs whose consumer has let go
 	finished atomic.Bool
-	counters []counters // one per worker, so counting never contends
+	err      atomic.Pointer[Error] // the error the stage reported, if any
+	counters []counters            // one per worker, so counting never contends
+	latency  []latencyHist         // one per worker
 }
 
 // edge is a channel from one stage to the stage that consumes it.
@@ -58,7 +62,8 @@ type edge struct {
 // pair so that neighbouring workers never share one.
 type counters struct {
 	in, out, errors, skipped, dropped, retried, panics atomic.Int64
-	_                                                  [72]byte
+	idle                                               atomic.Int32 // the worker waits for input
+	_                                                  [68]byte
 }
 
 // errClosed and errFinished end a worker normally: its input closed, or the
@@ -101,6 +106,11 @@ func (p *Pipeline) addStage(kind string, cfg config, ins []any) *stage {
 		}
 	}
 	s.counters = make([]counters, cfg.goroutines())
+	s.latency = make([]latencyHist, cfg.goroutines())
+	s.observer = cfg.observer
+	if s.observer == nil {
+		s.observer = p.observer
+	}
 	p.stages = append(p.stages, s)
 	return s
 }
@@ -144,6 +154,7 @@ func output[T any](s *stage) chan T {
 func (s *stage) start(body func(w *worker) error) {
 	n := len(s.counters)
 	if n == 0 {
+		s.notify(Event{Kind: StageStarted})
 		s.finish()
 		return
 	}
@@ -153,8 +164,9 @@ func (s *stage) start(body func(w *worker) error) {
 	if s.p.waitCalled {
 		panic("stream: " + s.kind + ": stage started after Wait was called")
 	}
+	s.notify(Event{Kind: StageStarted})
 	for i := range n {
-		w := &worker{s: s, c: &s.counters[i], id: i, done: s.ctx.Done()}
+		w := &worker{s: s, c: &s.counters[i], lat: &s.latency[i], id: i, done: s.ctx.Done()}
 		if s.workerDone != nil {
 			w.done = s.workerDone[i]
 		}
@@ -172,7 +184,9 @@ func (s *stage) runWorker(w *worker, body func(w *worker) error) (reported error
 	defer func() {
 		if r := recover(); r != nil {
 			w.c.panics.Add(1)
-			reported = &Error{Stage: s.name, Err: &PanicError{Value: r, Stack: debug.Stack()}}
+			pe := &PanicError{Value: r, Stack: debug.Stack()}
+			s.notify(Event{Kind: StagePanicked, Err: pe})
+			reported = s.report(pe)
 		}
 	}()
 	err := body(w)
@@ -188,8 +202,16 @@ func (s *stage) runWorker(w *worker, body func(w *worker) error) (reported error
 		return nil
 	default:
 		w.c.errors.Add(1)
-		return &Error{Stage: s.name, Err: err}
+		s.notify(Event{Kind: ElementFailed, Err: err})
+		return s.report(err)
 	}
+}
+
+// report makes err the stage's error, remembered for its StageStopped event.
+func (s *stage) report(err error) *Error {
+	e := &Error{Stage: s.name, Err: err}
+	s.err.CompareAndSwap(nil, e)
+	return e
 }
 
 func (s *stage) workerExit() {
@@ -208,6 +230,7 @@ func (s *stage) finish() {
 			// ends.
 			if n := e.drain(); n > 0 {
 				s.counters[0].dropped.Add(int64(n))
+				s.notify(Event{Kind: ElementDropped, Count: int64(n)})
 			}
 		}
 		e.close()
@@ -216,6 +239,11 @@ func (s *stage) finish() {
 		e.release()
 	}
 	s.finished.Store(true)
+	var err error
+	if e := s.err.Load(); e != nil {
+		err = e
+	}
+	s.notify(Event{Kind: StageStopped, Err: err})
 	for _, e := range s.outputs {
 		if e.cancel != nil {
 			e.cancel()
@@ -260,6 +288,8 @@ func (s *stage) closedWithProducer(in any) bool {
 type worker struct {
 	s       *stage
 	c       *counters
+	lat     *latencyHist
+	timed   uint32 // elements since the last latency sample
 	id      int
 	done    <-chan struct{}
 	in, out int64 // not yet published
@@ -280,12 +310,18 @@ func (w *worker) flush() {
 
 // received and sent count one element in or out.
 func (w *worker) received() {
+	if !counting {
+		return
+	}
 	if w.in++; w.in == flushEvery {
 		w.flush()
 	}
 }
 
 func (w *worker) sent() {
+	if !counting {
+		return
+	}
 	if w.out++; w.out == flushEvery {
 		w.flush()
 	}
@@ -333,6 +369,8 @@ func take[T any](w *worker, ch <-chan T, closes bool, timeout <-chan time.Time) 
 	case v, ok = <-ch:
 	default:
 		w.flush()
+		w.c.idle.Store(1)
+		defer w.c.idle.Store(0)
 		switch {
 		case timeout != nil:
 			select {
@@ -356,7 +394,7 @@ func take[T any](w *worker, ch <-chan T, closes bool, timeout <-chan time.Time) 
 		return v, errClosed
 	}
 	if isDone(w.done) {
-		w.c.dropped.Add(1) // received, but the stage is done: never started
+		w.drop(1) // received, but the stage is done: never started
 		var zero T
 		return zero, errDone
 	}
@@ -425,7 +463,15 @@ func consume[T any](s *stage, ins []<-chan T, newStep func(w *worker) func(ctx c
 				}
 				return err
 			}
-			if err := step(ctx, v); err != nil {
+			if w.timed++; !counting || w.timed < latencySample {
+				err = step(ctx, v)
+			} else {
+				w.timed = 0
+				start := time.Now()
+				err = step(ctx, v)
+				w.lat.add(time.Since(start))
+			}
+			if err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,9 @@ type StageStats struct {
 
 	QueueLen int // elements waiting in the output channel(s) now
 	QueueCap int // capacity of the output channel(s)
+	Busy     int // goroutines not waiting for input: working, or blocked on a full output
+
+	Latency LatencySummary // time spent per element, sampled
 }
 
 // Stats returns a snapshot of every stage's counters, in the order the
@@ -40,8 +43,12 @@ func (p *Pipeline) Stats() []StageStats {
 		if a := s.cfg.adaptive; a != nil {
 			st.Limit = int(a.limit.Load())
 		}
+		st.Latency = summarise(s.latency)
 		for j := range s.counters {
 			c := &s.counters[j]
+			if !st.Done && c.idle.Load() == 0 {
+				st.Busy++
+			}
 			st.In += c.in.Load()
 			st.Out += c.out.Load()
 			st.Errors += c.errors.Load()

@@ -26,6 +26,7 @@ type Pipeline struct {
 	stages     []*stage
 	edges      map[any]*edge // keyed by the output channel, as a <-chan T
 	waitCalled bool          // no stage may start once Wait has been called
+	observer   Observer      // for stages without WithObserver
 
 	// interrupted records that the pipeline's cancellation cut a stage
 	// short, as opposed to every stage finishing on its own.

@@ -148,7 +148,7 @@ func checkN(n int, op string) {
 // dropped counts a dropped element and passes it to the OnDrop function,
 // if any.
 func dropped[T any](w *worker, onDrop func(T), v T) {
-	w.c.dropped.Add(1)
+	w.drop(1)
 	if onDrop != nil {
 		onDrop(v)
 	}

@@ -1,0 +1,5 @@
+//go:build stream_nocount
+
+package stream
+
+const counting = false
