@@ -63,7 +63,8 @@ func OnDrop[T any](fn func(T)) Option {
 // dropped element is counted in [StageStats].Dropped and passed to [OnDrop]
 // if given; [StageStats].Out counts every element put in the buffer, so
 // with DropOldest what the consumer reads is Out − Dropped. Memory is
-// bounded by size. It runs one goroutine; its output closes when in closes.
+// bounded by size. With DropNewest, DropOldest or Fail the stage never
+// blocks, so its output may also be read after the pipeline has ended. It runs one goroutine; its output closes when in closes.
 // size < 1 or an unknown policy panics; [Capacity] does not apply (size is
 // the capacity).
 func Buffer[T any](p *Pipeline, in <-chan T, size int, overflow Overflow, opts ...Option) <-chan T {

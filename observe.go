@@ -11,8 +11,10 @@ import (
 // An Observer is told what happens in a pipeline's stages: starts and
 // stops, element failures, retries, drops and panics. It is never called
 // per element processed normally, so an observer costs nothing on the hot
-// path. Observe is called from the stages' goroutines, concurrently: it
-// must be safe for concurrent use, and quick.
+// path. Observe is called from the stages' goroutines (StageStarted from
+// the goroutine adding the stage), concurrently: it must be safe for
+// concurrent use, and quick. It may call the pipeline's methods, such as
+// [Pipeline.Stats].
 type Observer interface {
 	Observe(Event)
 }

@@ -241,3 +241,19 @@ func TestGraphGolden(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(want), got)
 }
+
+// TestObserverMayCallThePipeline: an observer that reads Stats on every
+// event (even StageStarted, sent while the stage is being added) does not
+// deadlock the pipeline.
+func TestObserverMayCallThePipeline(t *testing.T) {
+	p := stream.New(context.Background())
+	var calls atomic.Int64
+	p.SetObserver(stream.ObserverFunc(func(stream.Event) {
+		calls.Add(int64(len(p.Stats())))
+		_ = p.Graph()
+	}))
+	got, err := stream.Collect(p, stream.Map(p, stream.FromSlice(p, seq(10)), double))
+	require.NoError(t, err)
+	assert.Len(t, got, 10)
+	assert.Positive(t, calls.Load())
+}

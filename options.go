@@ -43,8 +43,6 @@ const (
 	usesPolicy                    // Timeout, Retry, OnError, AdaptiveWorkers
 	usesDrop                      // OnDrop
 	usesCapacity                  // Capacity
-
-	usesNothing uses = 0
 )
 
 var optionNames = []struct {

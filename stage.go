@@ -159,12 +159,12 @@ func (s *stage) start(body func(w *worker) error) {
 		return
 	}
 	s.live.Store(int32(n))
+	s.notify(Event{Kind: StageStarted}) // not under the lock: the observer may call Stats
 	s.p.mu.Lock()
 	defer s.p.mu.Unlock()
 	if s.p.waitCalled {
 		panic("stream: " + s.kind + ": stage started after Wait was called")
 	}
-	s.notify(Event{Kind: StageStarted})
 	for i := range n {
 		w := &worker{s: s, c: &s.counters[i], lat: &s.latency[i], id: i, done: s.ctx.Done()}
 		if s.workerDone != nil {
