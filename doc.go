@@ -80,6 +80,33 @@
 // infinite source, while independent branches of the pipeline run on. A
 // stage ended this way is not an error.
 //
+// # Backpressure
+//
+// A slow stage slows the stages before it: they block on their full
+// outputs, never buffer without bound. [Buffer] makes the policy explicit
+// where blocking is not wanted — drop the newest or the oldest element, or
+// fail with [ErrOverflow] — and [Throttle] caps a rate. Every element
+// dropped anywhere is counted in [StageStats].Dropped and reported to
+// [OnDrop] and the [Observer].
+//
+// # Resilience
+//
+// Stages that call a user function (Map, Filter, FlatMap, ForEach) accept
+// per-element policies: [Timeout] bounds each call, [Retry] retries a
+// failed call with bounded exponential backoff and jitter, and [OnError]
+// decides, after the retries, whether a failed element is skipped or fails
+// the pipeline. [AdaptiveWorkers] adjusts a stage's concurrency to keep its
+// latency at a target. Unused, these options cost nothing.
+//
+// # Observability
+//
+// [Pipeline.Stats] reports per stage what went in and out, errors, drops,
+// retries, panics, the fill of its output queue, its busy workers and a
+// sampled latency summary: a stage in front of a slow one shows a full
+// queue. An [Observer] ([Pipeline.SetObserver], [WithObserver],
+// [SlogObserver]) hears about starts, stops, failures, retries, drops and
+// panics. [Pipeline.Graph] draws the topology as a Mermaid flowchart.
+//
 // # Concurrency
 //
 // A stage with [Workers](n) calls its function from n goroutines at once:
