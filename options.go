@@ -69,7 +69,8 @@ func newConfig(opts []Option) config {
 
 // Name names the stage in errors, [Pipeline.Stats] and [Pipeline.Graph].
 // Without it a stage is named after its kind and its position in the
-// pipeline, as in "map#3". An empty name panics.
+// pipeline, as in "map#3". Names are unique within a pipeline: a name
+// already taken panics when the stage is built. An empty name panics.
 func Name(name string) Option {
 	if name == "" {
 		panic("stream: Name: empty name")

@@ -98,6 +98,11 @@ func (p *Pipeline) addStage(kind string, cfg config, ins []any) *stage {
 	if s.name == "" {
 		s.name = kind + "#" + strconv.Itoa(s.id)
 	}
+	for _, other := range p.stages {
+		if other.name == s.name {
+			panic("stream: " + kind + ": a stage is already named " + strconv.Quote(s.name))
+		}
+	}
 	s.ctx, s.cancel = context.WithCancel(p.ctx)
 	for _, in := range ins {
 		if e := p.edges[in]; e != nil {

@@ -785,3 +785,16 @@ func TestAddingStagesWhileWaitRunsNeverCrashes(t *testing.T) {
 		assert.LessOrEqual(t, ran.Load(), int64(added), "no stage ran unowned")
 	}
 }
+
+func TestStageNamesAreUnique(t *testing.T) {
+	p := stream.New(context.Background())
+	defer p.Wait()
+	defer p.Stop()
+	src := stream.FromSlice(p, seq(3), stream.Name("parse"))
+	require.PanicsWithValue(t, `stream: map: a stage is already named "parse"`, func() {
+		stream.Map(p, src, double, stream.Name("parse"))
+	})
+	other := stream.FromSlice(p, seq(3)) // named slice#2 by default
+	require.Panics(t, func() { stream.Map(p, src, double, stream.Name("slice#2")) }, "default names are taken too")
+	stream.ForEach(p, stream.Merge(p, []<-chan int{src, other}), func(context.Context, int) error { return nil })
+}
