@@ -35,10 +35,10 @@
 // idle or finished stage. The pipeline may be scraped before, while and after
 // it runs: stages added after registration appear at the next scrape.
 //
-// Stage names need not be unique in a pipeline, but label values must be:
-// a stage whose name and kind repeat those of an earlier stage is exported
-// as "name (2)", "name (3)", … in the order the stages were added. Invalid
-// UTF-8 in a name is replaced by U+FFFD.
+// Stage names are unique in a pipeline, and so are the label values: invalid
+// UTF-8 in a name is replaced by U+FFFD, and should two names become equal
+// that way, the later stage is exported as "name (2)", "name (3)", … in the
+// order the stages were added.
 //
 // To export several pipelines from one registry, give each collector a
 // distinguishing constant label with [ConstLabels], or its own [Namespace].

@@ -300,23 +300,23 @@ func TestMetricsHandlerServesCountsWhileRunningAndAfterwards(t *testing.T) {
 func TestCollectorMakesEveryStageLabelValid(t *testing.T) {
 	p := stream.New(t.Context())
 	identity := func(_ context.Context, v int) (int, error) { return v, nil }
+	// Names are unique, but two that differ only in invalid UTF-8 become
+	// equal once repaired: the later one gets a suffix.
 	a := stream.FromSlice(p, []int{1, 2}, stream.Name("x"))
-	b := stream.Map(p, a, identity, stream.Name("x"))
-	c := stream.Map(p, b, identity, stream.Name("x"))
-	d := stream.Map(p, c, identity, stream.Name("x (2)"))
-	e := stream.Map(p, d, identity, stream.Name("bad\xffname"))
-	if err := stream.Drain(p, e); err != nil {
+	b := stream.Map(p, a, identity, stream.Name("bad\xffname"))
+	c := stream.Map(p, b, identity, stream.Name("bad\xfename"))
+	d := stream.Map(p, c, identity, stream.Name("bad\ufffdname (2)"))
+	if err := stream.Drain(p, d); err != nil {
 		t.Fatal(err)
 	}
 
 	want := `
 # HELP stream_stage_elements_in_total Elements the stage received from its input.
 # TYPE stream_stage_elements_in_total counter
-stream_stage_elements_in_total{kind="drain",stage="drain#6"} 2
+stream_stage_elements_in_total{kind="drain",stage="drain#5"} 2
 stream_stage_elements_in_total{kind="map",stage="bad�name"} 2
-stream_stage_elements_in_total{kind="map",stage="x"} 2
-stream_stage_elements_in_total{kind="map",stage="x (2)"} 2
-stream_stage_elements_in_total{kind="map",stage="x (2) (2)"} 2
+stream_stage_elements_in_total{kind="map",stage="bad�name (2)"} 2
+stream_stage_elements_in_total{kind="map",stage="bad�name (2) (2)"} 2
 stream_stage_elements_in_total{kind="slice",stage="x"} 0
 `
 	err := testutil.CollectAndCompare(streamprom.NewCollector(p), strings.NewReader(want), "stream_stage_elements_in_total")
