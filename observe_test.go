@@ -157,7 +157,7 @@ func TestLatencyAndBusy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := stream.New(t.Context())
 		gate := make(chan struct{})
-		out := stream.Map(p, stream.FromSlice(p, seq(160)), func(_ context.Context, v int) (int, error) {
+		out := stream.Map(p, stream.FromSlice(p, seq(640)), func(_ context.Context, v int) (int, error) {
 			<-gate
 			time.Sleep(3 * time.Millisecond)
 			return v, nil
@@ -167,12 +167,12 @@ func TestLatencyAndBusy(t *testing.T) {
 		close(gate)
 		got, err := stream.Collect(p, out)
 		require.NoError(t, err)
-		assert.Len(t, got, 160)
+		assert.Len(t, got, 640)
 		st := statsOf(t, p, "slow")
 		assert.Zero(t, st.Busy, "nobody is busy once the stage is done")
-		// one element in 16 is timed, per worker: 160/16 less what each
-		// worker's last partial run of 16 leaves out
-		assert.InDelta(t, 160/16, st.Latency.Samples, 2)
+		// each worker times its first element, then one in 64: 640/64,
+		// give or take each worker's partial runs
+		assert.InDelta(t, 640/64, st.Latency.Samples, 3)
 		// 3ms falls in the bucket of durations below 2^12 µs
 		assert.Equal(t, 4096*time.Microsecond, st.Latency.P50)
 		assert.Equal(t, 4096*time.Microsecond, st.Latency.P99)

@@ -171,7 +171,9 @@ func (s *stage) start(body func(w *worker) error) {
 		panic("stream: " + s.kind + ": stage started after Wait was called")
 	}
 	for i := range n {
-		w := &worker{s: s, c: &s.counters[i], lat: &s.latency[i], id: i, done: s.ctx.Done()}
+		// timed starts so that the first element is timed: a stage that
+		// handles few, slow elements still reports its latency.
+		w := &worker{s: s, c: &s.counters[i], lat: &s.latency[i], id: i, done: s.ctx.Done(), timed: latencySample - 1}
 		if s.workerDone != nil {
 			w.done = s.workerDone[i]
 		}

@@ -20,7 +20,7 @@
 //	stream_stage_worker_limit           gauge    concurrency limit (AdaptiveWorkers), else workers
 //	stream_stage_done                   gauge    1 once every goroutine of the stage has exited
 //	stream_stage_latency_seconds        gauge    sampled time per element, label "q": 0.5, 0.9, 0.99
-//	stream_stage_latency_samples_total  counter  elements timed (about one in 16)
+//	stream_stage_latency_samples_total  counter  elements timed (about one in 64)
 //
 // The latency quantiles are gauges with a "q" label rather than a summary:
 // the pipeline keeps no sum of latencies, which a summary must have, and

@@ -237,7 +237,7 @@ func perSecond(n int64, d time.Duration) float64 {
 }
 
 // latency formats a quantile of l right-aligned in 8 columns, or "-" while
-// l has no sample (a stage times one element in 16). It counts runes, not
+// l has no sample (a stage times one element in 64). It counts runes, not
 // bytes as %8s does, so that "µs" lines up.
 func latency(l stream.LatencySummary, q time.Duration) string {
 	s := "-"
