@@ -20,6 +20,7 @@ func ForEach[T any](p *Pipeline, in <-chan T, fn func(context.Context, T) error,
 		panic("stream: ForEach: nil function")
 	}
 	s := p.addStage("foreach", stageConfig("foreach", opts, usesWorkers|usesPolicy), []any{in})
+	s.callsUser = true
 	pol := newPolicy[T](s)
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
 		step := wrap(pol, w, func(ctx context.Context, v T, _ func(struct{}) error) error { return fn(ctx, v) })
@@ -37,7 +38,7 @@ func Collect[T any](p *Pipeline, in <-chan T) ([]T, error) {
 	sink(p, in, "Collect", func(v T) error {
 		items = append(items, v)
 		return nil
-	})
+	}, false)
 	err := p.Wait()
 	return items, err
 }
@@ -55,7 +56,7 @@ func Reduce[T, A any](p *Pipeline, in <-chan T, init A, fn func(A, T) A) (A, err
 	sink(p, in, "Reduce", func(v T) error {
 		acc = fn(acc, v)
 		return nil
-	})
+	}, true)
 	err := p.Wait()
 	return acc, err
 }
@@ -72,7 +73,7 @@ func First[T any](p *Pipeline, in <-chan T) (T, error) {
 	sink(p, in, "First", func(v T) error {
 		first, got = v, true
 		return errFinished
-	})
+	}, false)
 	if err := p.Wait(); err != nil {
 		return first, err
 	}
@@ -85,16 +86,18 @@ func First[T any](p *Pipeline, in <-chan T) (T, error) {
 // Drain reads and discards in to its end, then returns [Pipeline.Wait]'s
 // error. It blocks until the pipeline has ended.
 func Drain[T any](p *Pipeline, in <-chan T) error {
-	sink(p, in, "Drain", func(T) error { return nil })
+	sink(p, in, "Drain", func(T) error { return nil }, false)
 	return p.Wait()
 }
 
 // sink adds a one-worker stage that passes every element of in to fn; op
 // is the exported function's name, and its kind in lower case.
-func sink[T any](p *Pipeline, in <-chan T, op string, fn func(T) error) {
+// callsUser says whether fn calls a user function (see stage.callsUser).
+func sink[T any](p *Pipeline, in <-chan T, op string, fn func(T) error, callsUser bool) {
 	checkPipeline(p)
 	checkInput(in, op)
 	s := p.addStage(strings.ToLower(op), newConfig(nil), []any{in})
+	s.callsUser = callsUser
 	consume(s, []<-chan T{in}, func(*worker) func(context.Context, T) error {
 		return func(_ context.Context, v T) error { return fn(v) }
 	})

@@ -32,6 +32,9 @@ type stage struct {
 	workerDone []<-chan struct{}
 
 	observer Observer // nil when nobody observes
+	// callsUser marks a stage that calls a user function on its elements:
+	// it checks for cancellation before starting each one.
+	callsUser bool
 
 	live     atomic.Int32 // workers still running
 	released atomic.Int32 // outputs whose consumer has let go
@@ -356,9 +359,12 @@ func recv[T any](w *worker, in <-chan T, closes bool) (T, error) {
 
 // take receives from ch without counting: recv for a stage's input, and
 // directly for the channels inside a stage. It tries a non-blocking receive
-// first, and never hands out an element once the worker is done, even one
-// that was already queued (pitfall P21); such an element is counted as
-// dropped. A non-nil timeout makes it return errTimeout when timeout
+// first. In a stage that calls a user function it never hands out an
+// element once the worker is done, even one that was already queued
+// (pitfall P21); such an element is counted as dropped. Stages that only
+// move elements (sinks, Merge, Buffer, …) skip that check, which costs as
+// much as a receive: forwarding an element already queued is harmless, and
+// the next stage that calls a function drops it. A non-nil timeout makes it return errTimeout when timeout
 // delivers first.
 //
 // When closes is true (and there is no timeout) the receive blocks on ch
@@ -400,7 +406,7 @@ func take[T any](w *worker, ch <-chan T, closes bool, timeout <-chan time.Time) 
 	if !ok {
 		return v, errClosed
 	}
-	if isDone(w.done) {
+	if w.s.callsUser && isDone(w.done) {
 		w.drop(1) // received, but the stage is done: never started
 		var zero T
 		return zero, errDone

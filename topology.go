@@ -102,6 +102,7 @@ func Partition[T any, K comparable](p *Pipeline, in <-chan T, n int, key func(T)
 	outs := outputs[T](s, n)
 	seed := maphash.MakeSeed()
 	onDrop := typedOption[func(T)](s.cfg.onDrop, "OnDrop", s.kind)
+	s.callsUser = true // key
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
 		return func(_ context.Context, v T) error {
 			i := maphash.Comparable(seed, key(v)) % uint64(n)

@@ -10,6 +10,7 @@ type stepFunc[T, U any] func(ctx context.Context, v T, emit func(U) error) error
 // sends the results to out: in completion order, or in input order when the
 // stage is Ordered with several workers.
 func transform[T, U any](s *stage, in <-chan T, out chan U, step stepFunc[T, U]) {
+	s.callsUser = true
 	pol := newPolicy[T](s)
 	if s.cfg.ordered && s.cfg.workers > 1 {
 		transformOrdered(s, in, out, pol, step)
