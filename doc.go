@@ -62,9 +62,10 @@
 // Every send and receive also watches the stage's context, so a stage never
 // blocks forever: a send selects on the context, and a receive either selects
 // on it or reads from a producer of this pipeline that closes the channel as
-// soon as its own context is done. Once a stage's context is done it starts
-// no new element, even one already queued in its input; calls in flight see
-// the done context and should return.
+// soon as its own context is done. Once a stage's context is done it calls
+// its function on no new element, even one already queued in its input;
+// calls in flight see the done context and should return. Elements in flight
+// when a pipeline is cancelled are discarded.
 //
 // [Pipeline.Wait] returns nil when every stage finished, or when
 // [Pipeline.Stop] was called first; the first stage error otherwise; and the

@@ -30,8 +30,8 @@ func ForEach[T any](p *Pipeline, in <-chan T, fn func(context.Context, T) error,
 
 // Collect reads in to its end, then waits for the pipeline and returns the
 // elements read, in arrival order, with [Pipeline.Wait]'s error. On error it
-// returns what it read before the pipeline was cancelled; elements still in
-// flight then are discarded (see "Cancellation" in the package doc). It
+// returns what it read: elements still in flight when the pipeline was
+// cancelled may be missing (see "Cancellation" in the package doc). It
 // blocks until the pipeline has ended.
 func Collect[T any](p *Pipeline, in <-chan T) ([]T, error) {
 	var items []T
