@@ -136,9 +136,13 @@
 //
 // # Costs
 //
-// A stage costs about as much as the hand-written channel stage it replaces:
-// sends try a non-blocking send before a select, receives from the
-// pipeline's own stages block on the channel alone, and counting is per
-// worker and published in batches, so a stage does no allocation, takes no
-// lock and does no atomic operation per element. See bench_test.go.
+// A stage allocates nothing per element and takes no lock per element. Sends
+// try a non-blocking send before a select, receives from the pipeline's own
+// stages block on the channel alone, and counts are kept per worker and
+// published in batches. What a stage adds to the hand-written channel code it
+// replaces is a few nanoseconds per element (a cancellation check before a
+// user function, counting, two closure calls) and two atomic stores each
+// time a worker blocks waiting for input: negligible for work of a
+// microsecond or more per element, visible for trivial work. See
+// bench_test.go and the benchmarks module.
 package stream
