@@ -76,7 +76,7 @@ func Buffer[T any](p *Pipeline, in <-chan T, size int, overflow Overflow, opts .
 	if overflow < Block || overflow > Fail {
 		panic("stream: Buffer: unknown overflow policy " + overflow.String())
 	}
-	cfg := stageConfig("buffer", opts, usesDrop)
+	cfg := typedConfig[T]("buffer", opts, usesDrop)
 	cfg.capacity = size
 	s := p.addStage("buffer", cfg, []any{in})
 	out := output[T](s)

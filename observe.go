@@ -70,7 +70,7 @@ type Event struct {
 // WithObserver sets the observer of one stage, overriding the pipeline's
 // ([Pipeline.SetObserver]). A nil o panics.
 func WithObserver(o Observer) Option {
-	if o == nil {
+	if isNilObserver(o) {
 		panic("stream: WithObserver: nil Observer")
 	}
 	return optionFunc(func(c *config) { c.observer = o })
@@ -79,9 +79,19 @@ func WithObserver(o Observer) Option {
 // SetObserver sets the observer of the stages added after it that have no
 // [WithObserver] of their own. A nil o removes it.
 func (p *Pipeline) SetObserver(o Observer) {
+	checkPipeline(p)
+	if o != nil && isNilObserver(o) {
+		panic("stream: SetObserver: nil ObserverFunc")
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.observer = o
+}
+
+// isNilObserver reports whether o is nil or a nil ObserverFunc.
+func isNilObserver(o Observer) bool {
+	f, isFunc := o.(ObserverFunc)
+	return o == nil || isFunc && f == nil
 }
 
 // SlogObserver returns an Observer that logs every event to logger: stage

@@ -17,7 +17,7 @@ func Map[T, U any](p *Pipeline, in <-chan T, fn func(context.Context, T) (U, err
 	if fn == nil {
 		panic("stream: Map: nil function")
 	}
-	s := p.addStage("map", stageConfig("map", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
+	s := p.addStage("map", typedConfig[T]("map", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[U](s)
 	transform(s, in, out, func(ctx context.Context, v T, emit func(U) error) error {
 		u, err := fn(ctx, v)
@@ -38,7 +38,7 @@ func Filter[T any](p *Pipeline, in <-chan T, keep func(context.Context, T) (bool
 	if keep == nil {
 		panic("stream: Filter: nil function")
 	}
-	s := p.addStage("filter", stageConfig("filter", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
+	s := p.addStage("filter", typedConfig[T]("filter", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[T](s)
 	transform(s, in, out, func(ctx context.Context, v T, emit func(T) error) error {
 		ok, err := keep(ctx, v)
@@ -62,7 +62,7 @@ func FlatMap[T, U any](p *Pipeline, in <-chan T, fn func(ctx context.Context, v 
 	if fn == nil {
 		panic("stream: FlatMap: nil function")
 	}
-	s := p.addStage("flatmap", stageConfig("flatmap", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
+	s := p.addStage("flatmap", typedConfig[T]("flatmap", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[U](s)
 	transform(s, in, out, fn)
 	return out

@@ -139,3 +139,13 @@ func stageConfig(kind string, opts []Option, allowed uses) config {
 	}
 	return c
 }
+
+// typedConfig is stageConfig for a stage whose elements are of type T: a
+// generic option (OnError, OnDrop) for another type panics here, before the
+// stage is registered.
+func typedConfig[T any](kind string, opts []Option, allowed uses) config {
+	c := stageConfig(kind, opts, allowed)
+	typedOption[func(T, error) error](c.onError, "OnError", kind)
+	typedOption[func(T)](c.onDrop, "OnDrop", kind)
+	return c
+}

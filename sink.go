@@ -19,7 +19,7 @@ func ForEach[T any](p *Pipeline, in <-chan T, fn func(context.Context, T) error,
 	if fn == nil {
 		panic("stream: ForEach: nil function")
 	}
-	s := p.addStage("foreach", stageConfig("foreach", opts, usesWorkers|usesPolicy), []any{in})
+	s := p.addStage("foreach", typedConfig[T]("foreach", opts, usesWorkers|usesPolicy), []any{in})
 	s.callsUser = true
 	pol := newPolicy[T](s)
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -53,6 +54,8 @@ type edge struct {
 	close    func()
 	drain    func() int // discards what is buffered, returns how many
 	released atomic.Bool
+	closed   atomic.Bool // by its producer, which has finished
+	discard  sync.Once
 	// done is closed when the stage is done or this edge is released. A
 	// stage with one output uses its own done channel; each output of a
 	// stage with several has its own context, so that one consumer letting
@@ -234,16 +237,9 @@ func (s *stage) workerExit() {
 // worker has exited.
 func (s *stage) finish() {
 	for _, e := range s.outputs {
-		if e.released.Load() {
-			// Nobody will read what is left in a released output: count
-			// it as dropped, and do not keep it alive until the pipeline
-			// ends.
-			if n := e.drain(); n > 0 {
-				s.counters[0].dropped.Add(int64(n))
-				s.notify(Event{Kind: ElementDropped, Count: int64(n)})
-			}
-		}
 		e.close()
+		e.closed.Store(true)
+		e.discardIfAbandoned()
 	}
 	for _, e := range s.inputs {
 		e.release()
@@ -270,6 +266,7 @@ func (e *edge) release() {
 	if e.released.Swap(true) {
 		return
 	}
+	e.discardIfAbandoned()
 	if e.cancel != nil {
 		e.cancel()
 	}
@@ -279,6 +276,21 @@ func (e *edge) release() {
 			in.release()
 		}
 	}
+}
+
+// discardIfAbandoned empties e once it is both released and closed,
+// whichever happened last: nobody will read what is left in it, so it is
+// counted as dropped, and not kept alive until the pipeline ends.
+func (e *edge) discardIfAbandoned() {
+	if !e.released.Load() || !e.closed.Load() {
+		return
+	}
+	e.discard.Do(func() {
+		if n := e.drain(); n > 0 && len(e.from.counters) > 0 {
+			e.from.counters[0].dropped.Add(int64(n))
+			e.from.notify(Event{Kind: ElementDropped, Count: int64(n)})
+		}
+	})
 }
 
 // closedWithProducer reports whether in was made by a stage of this pipeline
@@ -502,13 +514,16 @@ func emitter[T any](w *worker, out chan<- T) func(T) error {
 	}
 }
 
-// drain receives whatever is buffered in ch without blocking and returns how
-// many elements it discarded.
+// drain receives whatever is buffered in ch, which may be closed, without
+// blocking and returns how many elements it discarded.
 func drain[T any](ch chan T) int {
 	n := 0
 	for {
 		select {
-		case <-ch:
+		case _, ok := <-ch:
+			if !ok {
+				return n
+			}
 			n++
 		default:
 			return n

@@ -33,6 +33,7 @@ type StageStats struct {
 // including after [Pipeline.Wait] returned; counters of a running pipeline
 // are read one by one, so a snapshot is not atomic across counters.
 func (p *Pipeline) Stats() []StageStats {
+	checkPipeline(p)
 	// The lock keeps the topology still (stages and edges being added);
 	// the counters themselves are atomics.
 	p.mu.Lock()
@@ -71,6 +72,7 @@ func (p *Pipeline) Stats() []StageStats {
 // An output no stage consumes points to a "caller" node. Paste it into a
 // README or an issue comment inside a ```mermaid block.
 func (p *Pipeline) Graph() string {
+	checkPipeline(p)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var b strings.Builder

@@ -82,6 +82,7 @@ func Run(ctx context.Context, build func(p *Pipeline) error) error {
 // [Pipeline.Wait] returns; context.Cause reports the first stage error, or
 // [ErrStopped] after Stop.
 func (p *Pipeline) Context() context.Context {
+	checkPipeline(p)
 	return p.ctx
 }
 
@@ -107,6 +108,7 @@ func (p *Pipeline) Go(name string, fn func(ctx context.Context) error) {
 // already failed (or the parent context had already ended). Stop does not
 // wait; calling it again has no effect.
 func (p *Pipeline) Stop() {
+	checkPipeline(p)
 	p.stopCancel(ErrStopped)
 }
 
@@ -120,6 +122,7 @@ func (p *Pipeline) Stop() {
 // or from several goroutines, returns the same result. No stage may be added
 // after Wait has returned.
 func (p *Pipeline) Wait() error {
+	checkPipeline(p)
 	p.waitOnce.Do(func() {
 		// Stages start their goroutines under p.mu, after checking this
 		// flag: so every group.Go happens before group.Wait starts.

@@ -38,7 +38,7 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 	checkPipeline(p)
 	checkInput(in, "FanOut")
 	checkN(n, "FanOut")
-	cfg := stageConfig("fanout", opts, usesDrop|usesCapacity)
+	cfg := typedConfig[T]("fanout", opts, usesDrop|usesCapacity)
 	cfg.workers = n
 	s := p.addStage("fanout", cfg, []any{in})
 	outs := outputs[T](s, n)
@@ -51,7 +51,7 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 		out := outs[w.id]
 		return func(_ context.Context, v T) error {
 			err := send(w, out, v, w.done)
-			if err != nil && s.ctx.Err() == nil {
+			if err != nil && s.p.ctx.Err() == nil && s.ctx.Err() == nil {
 				dropped(w, onDrop, v) // in hand when this output was released
 			}
 			return err
@@ -98,7 +98,7 @@ func Partition[T any, K comparable](p *Pipeline, in <-chan T, n int, key func(T)
 	if key == nil {
 		panic("stream: Partition: nil key function")
 	}
-	s := p.addStage("partition", stageConfig("partition", opts, usesDrop|usesCapacity), []any{in})
+	s := p.addStage("partition", typedConfig[T]("partition", opts, usesDrop|usesCapacity), []any{in})
 	outs := outputs[T](s, n)
 	seed := maphash.MakeSeed()
 	onDrop := typedOption[func(T)](s.cfg.onDrop, "OnDrop", s.kind)
@@ -124,8 +124,11 @@ func sendOrReleased[T any](w *worker, out chan<- T, v T, e *edge) (bool, error) 
 		return false, nil
 	}
 	if err := send(w, out, v, e.done); err != nil {
-		if isDone(w.done) {
-			return false, err
+		// The output's consumer let go. If the whole pipeline is being
+		// cancelled (consumers can hear of it before this stage does),
+		// stop now rather than start another element.
+		if isDone(w.done) || w.s.p.ctx.Err() != nil {
+			return false, errDone
 		}
 		return false, nil
 	}

@@ -526,3 +526,77 @@ func TestErrorInOneBranchStopsTheTopology(t *testing.T) {
 	})
 	require.ErrorIs(t, p.Wait(), errBoom)
 }
+
+// TestReleasedOutputIsCountedWhicheverFinishesFirst: what is left in a
+// released output is counted as dropped whether its producer finished
+// before the release or after it (found by the random pipelines).
+func TestReleasedOutputIsCountedWhicheverFinishesFirst(t *testing.T) {
+	for _, producerFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("producer finished first=%v", producerFirst), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := stream.New(context.Background())
+				src := stream.FromSlice(p, seq(4))
+				if !producerFirst { // FanOut's input stays open until the release
+					src = stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+						for v := range 4 {
+							if err := emit(v); err != nil {
+								return err
+							}
+						}
+						<-ctx.Done()
+						return ctx.Err()
+					})
+				}
+				outs := stream.FanOut(p, src, 1, stream.Capacity(4), stream.Name("fanout"))
+				taken := stream.Take(p, outs[0], 1, stream.Capacity(0))
+				synctest.Wait() // FanOut has put all 4 in its output; Take holds the first
+				assert.Equal(t, 0, <-taken)
+				for range taken {
+				}
+				p.Stop()
+				require.NoError(t, p.Wait())
+				st := statsOf(t, p, "fanout")
+				assert.Equal(t, int64(4), st.Out)
+				assert.Equal(t, int64(3), st.Dropped, "the three left in the released output")
+			})
+		})
+	}
+}
+
+// TestPartitionStartsNoKeyAfterStop (pitfall P21, found by the random
+// pipelines): the cancellation can reach the consumer of one output, which
+// releases it, before it reaches Partition itself; Partition must not take
+// that as a mere release and call its key function for another element.
+func TestPartitionStartsNoKeyAfterStop(t *testing.T) {
+	runs := 300
+	if testing.Short() {
+		runs = 50
+	}
+	for range runs {
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(context.Background())
+			var stopped atomic.Bool
+			var after atomic.Int32
+			parts := stream.Partition(p, stream.FromSlice(p, seq(100)), 2, func(v int) int {
+				if stopped.Load() {
+					after.Add(1)
+				}
+				return v % 2
+			}, stream.Capacity(0))
+			stall := func(ctx context.Context, _ int) error { <-ctx.Done(); return ctx.Err() }
+			stream.ForEach(p, parts[0], stall)
+			stream.ForEach(p, parts[1], stall)
+			for range 100 { // more stages: the cancellation takes longer to reach them all
+				stream.ForEach(p, stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+					<-ctx.Done()
+					return ctx.Err()
+				}), stall)
+			}
+			synctest.Wait()
+			stopped.Store(true)
+			p.Stop()
+			require.NoError(t, p.Wait())
+			require.Zero(t, after.Load(), "key called after Stop")
+		})
+	}
+}
