@@ -159,12 +159,7 @@ func TestThrottle(t *testing.T) {
 				got.Add(1)
 				return nil
 			})
-			done := waitAsync(p)
-			synctest.Wait()
-			p.Stop()
-			synctest.Wait()
-			_, ended := returned(done)
-			require.True(t, ended, "Wait returned without the hour passing")
+			require.NoError(t, waitEndsAtOnce(t, p, p.Stop), "without the hour passing")
 			assert.Equal(t, int64(1), got.Load())
 		})
 	})
@@ -289,13 +284,7 @@ func TestRetry(t *testing.T) {
 			p := stream.New(t.Context())
 			stream.ForEach(p, stream.FromSlice(p, []int{1}), func(context.Context, int) error { return errFlaky },
 				stream.Retry(stream.RetryPolicy{Attempts: 10, Initial: time.Hour}))
-			done := waitAsync(p)
-			synctest.Wait()
-			p.Stop()
-			synctest.Wait()
-			err, ended := returned(done)
-			require.True(t, ended, "Wait returned without waiting out the backoff")
-			require.NoError(t, err)
+			require.NoError(t, waitEndsAtOnce(t, p, p.Stop), "without waiting out the backoff")
 		})
 	})
 }

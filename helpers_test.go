@@ -3,6 +3,9 @@ package stream_test
 import (
 	"context"
 	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/pipewright/stream"
 )
@@ -59,4 +62,18 @@ func statsOf(t *testing.T, p *stream.Pipeline, name string) stream.StageStats {
 	}
 	t.Fatalf("no stage named %q in %+v", name, p.Stats())
 	return stream.StageStats{}
+}
+
+// waitEndsAtOnce, inside a synctest bubble, lets every goroutine block, calls
+// end, and requires that Wait has returned without any fake time passing;
+// it returns Wait's result.
+func waitEndsAtOnce(t *testing.T, p *stream.Pipeline, end func()) error {
+	t.Helper()
+	done := waitAsync(p)
+	synctest.Wait()
+	end()
+	synctest.Wait()
+	err, ended := returned(done)
+	require.True(t, ended, "Wait returned without time passing")
+	return err
 }

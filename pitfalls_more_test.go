@@ -33,12 +33,7 @@ func TestPitfall_P02_TimersStopWithThePipeline(t *testing.T) {
 			return ctx.Err()
 		}, stream.Timeout(time.Hour), stream.Retry(stream.RetryPolicy{Attempts: 100, Initial: time.Hour}))
 		time.Sleep(30 * time.Second) // every timer is armed by now
-		done := waitAsync(p)
-		p.Stop()
-		synctest.Wait()
-		err, ended := returned(done)
-		require.True(t, ended, "every timer-driven stage ended at once")
-		require.NoError(t, err)
+		require.NoError(t, waitEndsAtOnce(t, p, p.Stop), "every timer-driven stage ended at once")
 	})
 }
 
@@ -219,13 +214,7 @@ func TestPitfall_P16_OneOwnerContext(t *testing.T) {
 			<-ctx.Done()
 			return ctx.Err()
 		})
-		done := waitAsync(p)
-		synctest.Wait()
-		endRequest()
-		synctest.Wait()
-		err, ended := returned(done)
-		require.True(t, ended)
-		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, waitEndsAtOnce(t, p, endRequest), context.Canceled)
 		require.ErrorIs(t, given.Err(), context.Canceled)
 		require.Error(t, p.Context().Err(), "the pipeline's context is done after Wait")
 	})
