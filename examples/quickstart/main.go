@@ -59,13 +59,6 @@ var (
 func main() {
 	lines := strings.Split(strings.TrimSpace(ordersCSV), "\n")[1:] // drop the header
 
-	// The parse stage runs four workers, so the list of bad records it
-	// gathers is shared and needs a lock.
-	var (
-		mu  sync.Mutex
-		bad []string
-	)
-
 	// A pipeline owns every stage's goroutine; the blocking sink at the end
 	// (Reduce) waits for all of them and returns the first error, if any.
 	p := stream.New(context.Background())
@@ -73,19 +66,22 @@ func main() {
 	// Source: emit the lines in order.
 	in := stream.FromSlice(p, lines, stream.Name("lines"))
 
-	// FlatMap emits zero or one order per line: a malformed record is
-	// reported and skipped instead of failing the whole job, which is what
-	// returning an error would do.
-	orders := stream.FlatMap(p, in, func(_ context.Context, line string, emit func(order) error) error {
-		o, err := parse(line)
-		if err != nil {
-			mu.Lock()
-			bad = append(bad, err.Error())
-			mu.Unlock()
-			return nil
-		}
-		return emit(o) // non-nil only once the pipeline is ending
-	}, stream.Name("parse"), stream.Workers(4))
+	// Parse with four workers. A malformed record is an error of its
+	// element only: OnError skips it (Stats counts it) instead of failing
+	// the whole job, which is what an error does by default. The handler
+	// runs in the four workers at once, so the list it fills needs a lock.
+	var (
+		mu  sync.Mutex
+		bad []string
+	)
+	orders := stream.Map(p, in, func(_ context.Context, line string) (order, error) {
+		return parse(line)
+	}, stream.Name("parse"), stream.Workers(4), stream.OnError(func(line string, err error) error {
+		mu.Lock()
+		defer mu.Unlock()
+		bad = append(bad, err.Error())
+		return nil // skip it
+	}))
 
 	// Map enriches each order. Here an error is a bug in the reference data,
 	// so it fails the pipeline: every stage stops and Reduce returns it.
@@ -128,9 +124,9 @@ func main() {
 	}
 
 	// Stats are exact once the pipeline has ended.
-	fmt.Printf("\n%-10s %-8s %7s %5s %5s\n", "stage", "kind", "workers", "in", "out")
+	fmt.Printf("\n%-10s %-8s %7s %5s %5s %7s\n", "stage", "kind", "workers", "in", "out", "skipped")
 	for _, s := range p.Stats() {
-		fmt.Printf("%-10s %-8s %7d %5d %5d\n", s.Name, s.Kind, s.Workers, s.In, s.Out)
+		fmt.Printf("%-10s %-8s %7d %5d %5d %7d\n", s.Name, s.Kind, s.Workers, s.In, s.Out, s.Skipped)
 	}
 }
 
