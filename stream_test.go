@@ -161,16 +161,17 @@ func TestWaitResult(t *testing.T) {
 }
 
 func TestWaitReturnsNilWhenStagesFinishedBeforeTheParentEnded(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := stream.New(ctx)
-	var n atomic.Int64
-	stream.ForEach(p, stream.FromSlice(p, seq(100)), func(context.Context, int) error { n.Add(1); return nil })
-	for n.Load() < 100 || !allDone(p) {
-		// the stages finish on their own; cancel only afterwards
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	require.NoError(t, p.Wait())
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		p := stream.New(ctx)
+		var n atomic.Int64
+		stream.ForEach(p, stream.FromSlice(p, seq(100)), func(context.Context, int) error { n.Add(1); return nil })
+		synctest.Wait() // the stages finish on their own
+		require.True(t, allDone(p))
+		require.Equal(t, int64(100), n.Load())
+		cancel() // only afterwards
+		require.NoError(t, p.Wait())
+	})
 }
 
 func allDone(p *stream.Pipeline) bool {
