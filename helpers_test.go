@@ -64,13 +64,15 @@ func statsOf(t *testing.T, p *stream.Pipeline, name string) stream.StageStats {
 	return stream.StageStats{}
 }
 
-// waitEndsAtOnce, inside a synctest bubble, lets every goroutine block, calls
-// end, and requires that Wait has returned without any fake time passing;
-// it returns Wait's result.
+// waitEndsAtOnce, inside a synctest bubble, lets every goroutine block,
+// requires that the pipeline is still running, calls end, and requires that
+// Wait has returned without any fake time passing; it returns Wait's result.
 func waitEndsAtOnce(t *testing.T, p *stream.Pipeline, end func()) error {
 	t.Helper()
 	done := waitAsync(p)
 	synctest.Wait()
+	_, ended := returned(done)
+	require.False(t, ended, "the pipeline runs until it is ended")
 	end()
 	synctest.Wait()
 	err, ended := returned(done)

@@ -271,18 +271,12 @@ func TestPitfall_P05_UnbufferedAndSlowOrDeadConsumers(t *testing.T) {
 				}
 			})
 			_ = stream.Map(p, src, double, stream.Capacity(0)) // nobody ever reads it
-			done := waitAsync(p)
-			synctest.Wait()
-			_, ended := returned(done)
-			require.False(t, ended)
-			assert.LessOrEqual(t, emitted.Load(), int64(stream.DefaultCapacity+2),
-				"the producer waits on a bounded default buffer")
-
-			p.Stop()
-			synctest.Wait()
-			err, ended := returned(done)
-			require.True(t, ended, "Wait returned though the output was never read")
-			require.NoError(t, err)
+			err := waitEndsAtOnce(t, p, func() {
+				assert.LessOrEqual(t, emitted.Load(), int64(stream.DefaultCapacity+2),
+					"the producer waits on a bounded default buffer")
+				p.Stop()
+			})
+			require.NoError(t, err, "Wait returned though the output was never read")
 			pitfallRequireClosed(t, stopped, "the generator returned")
 		})
 	})
@@ -583,15 +577,9 @@ func TestPitfall_P19_EarlyReturnStopsUpstream(t *testing.T) {
 					break
 				}
 			}
-			done := waitAsync(p)
-			synctest.Wait() // the upstream stages fill their buffers and block
-			_, ended := returned(done)
-			require.False(t, ended, "an output nobody reads keeps its producer waiting until the pipeline ends")
-			p.Stop()
-			synctest.Wait()
-			err, ended := returned(done)
-			require.True(t, ended, "Wait returned")
-			require.NoError(t, err)
+			// An output nobody reads keeps its producer waiting until the
+			// pipeline ends; then it ends at once.
+			require.NoError(t, waitEndsAtOnce(t, p, p.Stop))
 			pitfallRequireClosed(t, stopped, "the infinite generator returned")
 		})
 	})

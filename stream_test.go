@@ -314,15 +314,7 @@ func TestEndsPromptly(t *testing.T) {
 						return ctx.Err()
 					}
 				})
-				done := waitAsync(p)
-				synctest.Wait()
-				_, ended := returned(done)
-				require.False(t, ended, "the pipeline runs until it is ended")
-
-				go tt.end(p, cancel, fail)
-				synctest.Wait()
-				err, ended := returned(done)
-				require.True(t, ended, "Wait returned")
+				err := waitEndsAtOnce(t, p, func() { go tt.end(p, cancel, fail) })
 				<-stopped
 				switch {
 				case tt.wantIs != nil:
