@@ -132,10 +132,14 @@ func (s *stage) notify(e Event) {
 	s.observer.Observe(e)
 }
 
-// drop counts n dropped elements and tells the observer.
-func (w *worker) drop(n int64) {
-	w.c.dropped.Add(n)
-	w.s.notify(Event{Kind: ElementDropped, Count: n})
+// drop counts n elements worker w dropped and tells the observer.
+func (w *worker) drop(n int64) { w.s.dropped(w.c, n) }
+
+// dropped counts n dropped elements in c, one of the stage's counters, and
+// tells the observer.
+func (s *stage) dropped(c *counters, n int64) {
+	c.dropped.Add(n)
+	s.notify(Event{Kind: ElementDropped, Count: n})
 }
 
 // Latency is sampled: one element in latencySample is timed (a clock read

@@ -287,8 +287,7 @@ func (e *edge) discardIfAbandoned() {
 	}
 	e.discard.Do(func() {
 		if n := e.drain(); n > 0 && len(e.from.counters) > 0 {
-			e.from.counters[0].dropped.Add(int64(n))
-			e.from.notify(Event{Kind: ElementDropped, Count: int64(n)})
+			e.from.dropped(&e.from.counters[0], int64(n))
 		}
 	})
 }
