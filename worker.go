@@ -1,0 +1,190 @@
+package stream
+
+import (
+	"context"
+	"runtime/debug"
+	"time"
+)
+
+// This file runs the workers of a stage: their goroutines, panic recovery,
+// the reporting of their end, their element counts, and the consumer loop
+// every operator with an input shares.
+
+// start runs body in len(s.counters) goroutines owned by the pipeline. Each
+// gets its own counters. When the last one exits, the stage closes its
+// outputs and releases its inputs. A stage with no worker (Merge of nothing)
+// finishes at once.
+func (s *stage) start(body func(w *worker) error) {
+	n := len(s.counters)
+	if n == 0 {
+		s.notify(Event{Kind: StageStarted})
+		s.finish()
+		return
+	}
+	s.live.Store(int32(n))
+	s.notify(Event{Kind: StageStarted}) // not under the lock: the observer may call Stats
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if s.p.waitCalled {
+		panic("stream: " + s.kind + ": stage started after Wait was called")
+	}
+	for i := range n {
+		// timed starts so that the first element is timed: a stage that
+		// handles few, slow elements still reports its latency.
+		w := &worker{s: s, c: &s.counters[i], lat: &s.latency[i], id: i, done: s.ctx.Done(), timed: latencySample - 1}
+		if s.workerDone != nil {
+			w.done = s.workerDone[i]
+		}
+		s.p.group.Go(func() error {
+			defer s.workerExit()
+			defer w.flush()
+			return s.runWorker(w, body)
+		})
+	}
+}
+
+// runWorker runs body, recovering a panic, and decides whether its end is
+// reported as the stage's error.
+func (s *stage) runWorker(w *worker, body func(w *worker) error) (reported error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.c.panics.Add(1)
+			pe := &PanicError{Value: r, Stack: debug.Stack()}
+			s.notify(Event{Kind: StagePanicked, Err: pe})
+			reported = s.report(pe)
+		}
+	}()
+	err := body(w)
+	switch {
+	case err == nil, err == errClosed, err == errFinished:
+		return nil
+	case err == errDone, s.ctx.Err() != nil:
+		// Ended by cancellation or release: not an error of this stage.
+		// Remember whether the whole pipeline was cancelled.
+		if s.p.ctx.Err() != nil {
+			s.p.interrupted.Store(true)
+		}
+		return nil
+	default:
+		w.c.errors.Add(1)
+		s.notify(Event{Kind: ElementFailed, Err: err})
+		return s.report(err)
+	}
+}
+
+// report makes err the stage's error, remembered for its StageStopped event.
+func (s *stage) report(err error) *Error {
+	e := &Error{Stage: s.name, Err: err}
+	s.err.CompareAndSwap(nil, e)
+	return e
+}
+
+func (s *stage) workerExit() {
+	if s.live.Add(-1) == 0 {
+		s.finish()
+	}
+}
+
+// worker is the state of one goroutine of a stage. Element counts are kept
+// in plain fields and published to the shared atomic counters in batches:
+// before the worker blocks, every flushEvery elements, and when it exits. So
+// counting costs no atomic operation per element, and Stats is exact for a
+// stage that is idle or finished.
+type worker struct {
+	s       *stage
+	c       *counters
+	lat     *latencyHist
+	timed   uint32 // elements since the last latency sample
+	id      int
+	done    <-chan struct{}
+	in, out int64 // not yet published
+}
+
+const flushEvery = 64
+
+func (w *worker) flush() {
+	if w.in != 0 {
+		w.c.in.Add(w.in)
+		w.in = 0
+	}
+	if w.out != 0 {
+		w.c.out.Add(w.out)
+		w.out = 0
+	}
+}
+
+// received and sent count one element in or out.
+func (w *worker) received() {
+	if !counting {
+		return
+	}
+	if w.in++; w.in == flushEvery {
+		w.flush()
+	}
+}
+
+func (w *worker) sent() {
+	if !counting {
+		return
+	}
+	if w.out++; w.out == flushEvery {
+		w.flush()
+	}
+}
+
+// consume runs the shared consumer loop in every worker of s: receive an
+// element and pass it to the worker's step (made once per worker by
+// newStep, so a step may hold per-worker state such as its emit function).
+// Worker i reads ins[i % len(ins)]: a single input is shared by all
+// workers, Merge gives each worker its own. A step error ends the worker:
+// errFinished as a normal end, any other as the stage's error, unless the
+// stage is done by then.
+func consume[T any](s *stage, ins []<-chan T, newStep func(w *worker) func(ctx context.Context, v T) error) {
+	closes := make([]bool, len(ins))
+	for i, in := range ins {
+		closes[i] = s.closedWithProducer(in)
+	}
+	s.start(func(w *worker) error {
+		ctx := s.ctx
+		i := w.id % len(ins)
+		in, closes := ins[i], closes[i]
+		step := newStep(w)
+		adaptive := s.cfg.adaptive
+		for {
+			if adaptive != nil {
+				if err := adaptive.gate(w); err != nil {
+					return err
+				}
+			}
+			v, err := recv(w, in, closes)
+			if err != nil {
+				if err == errClosed && adaptive != nil {
+					adaptive.inputClosed()
+				}
+				return err
+			}
+			if w.timed++; !counting || w.timed < latencySample {
+				err = step(ctx, v)
+			} else {
+				w.timed = 0
+				start := time.Now()
+				err = step(ctx, v)
+				w.lat.add(time.Since(start))
+			}
+			if err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// emitter returns the function a worker uses to send to out. Once the worker
+// is done it returns the stage context's error, which user code sees.
+func emitter[T any](w *worker, out chan<- T) func(T) error {
+	return func(v T) error {
+		if send(w, out, v, w.done) != nil {
+			return context.Canceled
+		}
+		return nil
+	}
+}
