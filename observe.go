@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"log/slog"
+	"math"
 	"math/bits"
 	"sync/atomic"
 	"time"
@@ -143,56 +144,195 @@ func (s *stage) dropped(c *counters, n int64) {
 }
 
 // Latency is sampled: one element in latencySample is timed (a clock read
-// costs 25 to 50ns), so that timing
-// costs a fraction of a nanosecond per element. Samples go to a histogram of
-// power-of-two buckets: bucket i holds durations below 2^i µs.
+// costs 25 to 50ns), so that timing costs a fraction of a nanosecond per
+// element. Each worker times its first element, then one in latencySample.
+//
+// Samples go to a log-linear histogram kept per worker, so that recording
+// one takes two uncontended atomic adds and no lock or allocation. Bucket 0
+// holds durations <= 0 (a clock that did not move); then 8 buckets of 1ns
+// each up to 8ns; then every power of two from 8ns to 2^63ns is split into
+// 8 equal sub-buckets. A bucket holds the durations d with
+// bound(b-1) < d <= bound(b), so its bound exceeds any duration in it by
+// less than 1/8 of that duration (12.5%), and every power of two of
+// nanoseconds is a bound. The range is the whole of time.Duration: nothing
+// is capped.
 const (
 	latencySample  = 64
-	latencyBuckets = 24 // up to 2^23 µs ≈ 8.4 s; the last bucket holds the rest
+	latencySubBits = 3
+	latencySubs    = 1 << latencySubBits                               // sub-buckets per power of two
+	latencyBuckets = 1 + latencySubs + (63-latencySubBits)*latencySubs // 489
 )
 
-// latencyHist is one worker's histogram.
-type latencyHist [latencyBuckets]atomic.Int64
+// latencyHist is one worker's histogram of sampled durations.
+type latencyHist struct {
+	counts [latencyBuckets]atomic.Int64
+	sum    atomic.Int64 // nanoseconds, over every sample
+}
 
 func (h *latencyHist) add(d time.Duration) {
-	us := uint64(d / time.Microsecond)
-	i := min(bits.Len64(us), latencyBuckets-1)
-	h[i].Add(1)
+	h.counts[latencyBucket(d)].Add(1)
+	h.sum.Add(int64(max(d, 0)))
 }
 
-// LatencySummary summarises the sampled time a stage's workers spend on an
-// element: the call of its function and the hand-off of its results (so a
-// stage held up by a slow consumer shows it). Quantiles are upper bounds of
-// power-of-two buckets (1µs, 2µs, 4µs, …).
+// latencyBucket returns the index of the bucket holding d.
+func latencyBucket(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	x := uint64(d - 1) // buckets are closed above: d = bound(b) is in b
+	if x < latencySubs {
+		return 1 + int(x)
+	}
+	k := bits.Len64(x) - 1 // 2^k <= x < 2^(k+1), k >= latencySubBits
+	return 1 + (k-latencySubBits+1)<<latencySubBits + int(x>>(k-latencySubBits))&(latencySubs-1)
+}
+
+// latencyBound returns the largest duration bucket b holds.
+func latencyBound(b int) time.Duration {
+	if b == 0 {
+		return 0
+	}
+	i := b - 1
+	if i < latencySubs {
+		return time.Duration(i + 1)
+	}
+	k := i>>latencySubBits + latencySubBits - 1
+	sub := uint64(i & (latencySubs - 1))
+	bound := uint64(1)<<k + (sub+1)<<(k-latencySubBits)
+	return time.Duration(min(bound, math.MaxInt64)) // the last bucket ends at 2^63
+}
+
+// sampling counts an element about to be handled by w and reports whether
+// it is one to time: each worker's first element, then one in
+// latencySample. A stage that times an element calls time.Now() before it
+// and w.timed(start) once it is handed off:
+//
+//	if w.sampling() {
+//		start := time.Now()
+//		err = step(v)
+//		w.timed(start)
+//	}
+func (w *worker) sampling() bool {
+	if !counting {
+		return false
+	}
+	if w.untimed++; w.untimed < latencySample {
+		return false
+	}
+	w.untimed = 0
+	return true
+}
+
+// timed records the time since start as one latency sample of w.
+func (w *worker) timed(start time.Time) {
+	w.lat.add(time.Since(start))
+}
+
+// LatencySummary summarises the time a stage spends on an element, measured
+// on a sample of the elements (each worker's first, then one in 64). What is
+// timed depends on the stage:
+//
+//   - a stage with an input (Map, Filter, sinks, Merge, …): from the
+//     element's receipt to the end of its hand-off, that is the call of the
+//     stage's function and the sending of its results (so a stage held up by
+//     a slow consumer shows it), but not the wait for input;
+//   - a source: from the end of the previous element's hand-off (or the
+//     source's start) to the end of this one's, that is producing the
+//     element (FromSeq's iteration, Generate's function, Tick's wait for
+//     the next tick) and handing it off;
+//   - Batch: from the arrival of a batch's first element to the end of the
+//     batch's hand-off, the longest any element of it waited; Samples
+//     counts batches;
+//   - [Pipeline.Go] handles no elements and reports no latency.
+//
+// Durations are kept in buckets whose bounds are at most 12.5% above any
+// duration they hold (below 8ns, exact). Quantiles are nearest-rank and
+// reported as the bound of the bucket holding them: P50 is the smallest
+// bound that at least half of the samples do not exceed. So each quantile
+// is an upper bound, less than 12.5% above the exact one.
 type LatencySummary struct {
-	Samples       int64 // elements timed: each worker's first, then one in 64
-	P50, P90, P99 time.Duration
+	Samples       int64         // elements timed
+	P50, P90, P99 time.Duration // upper bounds of the quantiles; 0 without samples
+	Sum           time.Duration // total of the timed durations
+
+	// Buckets lists the non-empty buckets in increasing order of bound,
+	// with cumulative counts: Buckets[i].Count samples took at most
+	// Buckets[i].UpperBound. The last Count is Samples. Every power of two
+	// of nanoseconds is a bucket bound, so [LatencySummary.CountAtMost] is
+	// exact there, which lets an exporter use fixed bounds of its own.
+	Buckets []LatencyBucket
 }
 
+// LatencyBucket is one bucket of a [LatencySummary]: Count samples
+// (cumulative, from the first bucket) took at most UpperBound.
+type LatencyBucket struct {
+	UpperBound time.Duration
+	Count      int64
+}
+
+// CountAtMost returns how many samples took at most d, as far as the
+// buckets tell: exact when d is a bucket bound (every power of two of
+// nanoseconds, every bound in Buckets), otherwise the samples in buckets
+// whose whole range is at most d, which may leave out a few samples of the
+// bucket that straddles d.
+func (l LatencySummary) CountAtMost(d time.Duration) int64 {
+	var n int64
+	for _, b := range l.Buckets {
+		if b.UpperBound > d {
+			break
+		}
+		n = b.Count
+	}
+	return n
+}
+
+// summarise merges the workers' histograms.
 func summarise(hists []latencyHist) LatencySummary {
 	var merged [latencyBuckets]int64
-	var total int64
-	for i := range hists {
-		for b := range hists[i] {
-			n := hists[i][b].Load()
-			merged[b] += n
-			total += n
+	var sum LatencySummary
+	nonEmpty := 0
+	for b := range merged {
+		for i := range hists {
+			merged[b] += hists[i].counts[b].Load()
+		}
+		if merged[b] > 0 {
+			nonEmpty++
 		}
 	}
-	sum := LatencySummary{Samples: total}
-	if total == 0 {
+	for i := range hists {
+		sum.Sum += time.Duration(hists[i].sum.Load())
+	}
+	if nonEmpty == 0 {
 		return sum
 	}
-	quantile := func(q float64) time.Duration {
-		rank := int64(q * float64(total))
-		var seen int64
-		for b, n := range merged {
-			if seen += n; seen > rank {
-				return time.Duration(1<<b) * time.Microsecond
-			}
+	sum.Buckets = make([]LatencyBucket, 0, nonEmpty)
+	for b, n := range merged {
+		if n > 0 {
+			sum.Samples += n
+			sum.Buckets = append(sum.Buckets, LatencyBucket{UpperBound: latencyBound(b), Count: sum.Samples})
 		}
-		return time.Duration(1<<(latencyBuckets-1)) * time.Microsecond
 	}
-	sum.P50, sum.P90, sum.P99 = quantile(0.50), quantile(0.90), quantile(0.99)
+	sum.P50 = sum.quantile(500)
+	sum.P90 = sum.quantile(900)
+	sum.P99 = sum.quantile(990)
 	return sum
+}
+
+// quantile returns the bound of the bucket holding the sample of rank
+// ceil(perMille/1000 · Samples), counting from 1: the nearest-rank
+// quantile, in integers so that no rounding moves a rank.
+func (l LatencySummary) quantile(perMille int64) time.Duration {
+	hi, lo := bits.Mul64(uint64(l.Samples), uint64(perMille))
+	q, r := bits.Div64(hi, lo, 1000)
+	rank := int64(q)
+	if r != 0 {
+		rank++
+	}
+	rank = max(rank, 1)
+	for _, b := range l.Buckets {
+		if b.Count >= rank {
+			return b.UpperBound
+		}
+	}
+	return 0 // not reached: the last Count is Samples
 }

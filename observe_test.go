@@ -173,9 +173,9 @@ func TestLatencyAndBusy(t *testing.T) {
 		// each worker times its first element, then one in 64: 640/64,
 		// give or take each worker's partial runs
 		assert.InDelta(t, 640/64, st.Latency.Samples, 3)
-		// 3ms falls in the bucket of durations below 2^12 µs
-		assert.Equal(t, 4096*time.Microsecond, st.Latency.P50)
-		assert.Equal(t, 4096*time.Microsecond, st.Latency.P99)
+		// 3ms falls in the bucket (2^21+3·2^18, 2^21+4·2^18] ns
+		assert.Equal(t, 3145728*time.Nanosecond, st.Latency.P50)
+		assert.Equal(t, 3145728*time.Nanosecond, st.Latency.P99)
 	})
 }
 

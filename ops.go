@@ -139,6 +139,10 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 			batch []T
 			timer *time.Timer
 			ticks <-chan time.Time // nil while the batch is empty
+			// The latency of a batch is the time from its first element's
+			// arrival to the end of its hand-off.
+			timing bool
+			start  time.Time
 		)
 		if maxWait > 0 {
 			timer = time.NewTimer(maxWait)
@@ -152,7 +156,13 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 			}
 			b := batch
 			batch = nil
-			return send(w, out, b, w.done)
+			if err := send(w, out, b, w.done); err != nil {
+				return err
+			}
+			if timing {
+				w.timed(start)
+			}
+			return nil
 		}
 		for {
 			v, err := take(w, in, closes, ticks)
@@ -172,6 +182,9 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 			}
 			w.received()
 			if batch == nil {
+				if timing = w.sampling(); timing {
+					start = time.Now()
+				}
 				batch = make([]T, 0, size)
 				if timer != nil {
 					timer.Reset(maxWait)

@@ -117,11 +117,28 @@ func source[T any](p *Pipeline, kind string, opts []Option, gen func(ctx context
 		// A source has no input whose receive would notice that the stage is
 		// done, so it checks before each element: a cancelled or released
 		// source stops at once rather than when its buffer is full.
+		//
+		// Its latency is the time from the end of one hand-off to the end of
+		// the next: producing an element and handing it off.
+		timing := w.sampling()
+		var start time.Time
+		if timing {
+			start = time.Now()
+		}
 		emit := func(v T) error {
 			if isDone(w.done) {
 				return s.ctx.Err()
 			}
-			return send(v)
+			if err := send(v); err != nil {
+				return err
+			}
+			if timing {
+				w.timed(start)
+			}
+			if timing = w.sampling(); timing {
+				start = time.Now()
+			}
+			return nil
 		}
 		return gen(s.ctx, w, emit)
 	})

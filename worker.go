@@ -31,7 +31,7 @@ func (s *stage) start(body func(w *worker) error) {
 	for i := range n {
 		// timed starts so that the first element is timed: a stage that
 		// handles few, slow elements still reports its latency.
-		w := &worker{s: s, c: &s.counters[i], lat: &s.latency[i], id: i, done: s.ctx.Done(), timed: latencySample - 1}
+		w := &worker{s: s, c: &s.counters[i], lat: &s.latency[i], id: i, done: s.ctx.Done(), untimed: latencySample - 1}
 		if s.workerDone != nil {
 			w.done = s.workerDone[i]
 		}
@@ -94,7 +94,7 @@ type worker struct {
 	s       *stage
 	c       *counters
 	lat     *latencyHist
-	timed   uint32 // elements since the last latency sample
+	untimed uint32 // elements since the last latency sample
 	id      int
 	done    <-chan struct{}
 	in, out int64 // not yet published
@@ -163,13 +163,12 @@ func consume[T any](s *stage, ins []<-chan T, newStep func(w *worker) func(ctx c
 				}
 				return err
 			}
-			if w.timed++; !counting || w.timed < latencySample {
+			if !w.sampling() {
 				err = step(ctx, v)
 			} else {
-				w.timed = 0
 				start := time.Now()
 				err = step(ctx, v)
-				w.lat.add(time.Since(start))
+				w.timed(start)
 			}
 			if err != nil {
 				return err
