@@ -328,7 +328,6 @@ func (l LatencySummary) quantile(perMille int64) time.Duration {
 	if r != 0 {
 		rank++
 	}
-	rank = max(rank, 1)
 	for _, b := range l.Buckets {
 		if b.Count >= rank {
 			return b.UpperBound
