@@ -25,7 +25,8 @@
 // The latency quantiles are gauges with a "q" label rather than a summary:
 // the pipeline keeps no sum of latencies, which a summary must have, and
 // Prometheus reserves the "quantile" label for summaries. Each value is the
-// upper bound of a power-of-two bucket (1µs, 2µs, 4µs, …), and 0 before the
+// upper bound of the engine's bucket holding the quantile, less than 12.5%
+// above the exact quantile (see [stream.LatencySummary]), and 0 before the
 // first sample.
 //
 // A collector reads the pipeline only when scraped: it starts no goroutine
@@ -172,7 +173,7 @@ func NewCollector(p *stream.Pipeline, opts ...Option) *Collector {
 		workers:  desc("workers", "Goroutines of the stage (concurrent calls of its function)."),
 		limit:    desc("worker_limit", "Current concurrency limit: AdaptiveWorkers' limit, else the workers."),
 		done:     desc("done", "1 once every goroutine of the stage has exited, else 0."),
-		latency:  desc("latency_seconds", "Sampled time per element, as the upper bound of a power-of-two bucket; q is the quantile.", "q"),
+		latency:  desc("latency_seconds", "Sampled time per element: an upper bound of the quantile q, less than 12.5% above it.", "q"),
 		samples:  desc("latency_samples_total", "Elements whose time was sampled for stage_latency_seconds."),
 	}
 }
