@@ -2,7 +2,10 @@ package stream
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // StageStats is a snapshot of one stage's counters.
@@ -71,6 +74,14 @@ func (p *Pipeline) Stats() []StageStats {
 // stage (name and kind), one edge per channel labelled with its capacity.
 // An output no stage consumes points to a "caller" node. Paste it into a
 // README or an issue comment inside a ```mermaid block.
+//
+// Every stage name gives valid Mermaid, shown as plain text: characters
+// other than letters, digits, spaces and #-_.:/,+() are written as numeric
+// entities (#96; for a backtick), so a name can neither end its label nor
+// become Markdown or markup. Tab, line feed and carriage return show as
+// spaces (and are dropped at either end, with spaces), other control
+// characters and invalid UTF-8 as U+FFFD, and a name longer than 120
+// characters is cut there and ends with "…".
 func (p *Pipeline) Graph() string {
 	checkPipeline(p)
 	p.mu.Lock()
@@ -79,7 +90,9 @@ func (p *Pipeline) Graph() string {
 	b.WriteString("flowchart LR\n")
 	caller := false
 	for _, s := range p.stages {
-		fmt.Fprintf(&b, "    s%d[\"%s<br/><small>%s", s.id, mermaidText(s.name), s.kind)
+		fmt.Fprintf(&b, "    s%d[\"", s.id)
+		mermaidText(&b, s.name)
+		fmt.Fprintf(&b, "<br/><small>%s", s.kind)
 		if w := s.cfg.workers; w > 1 {
 			fmt.Fprintf(&b, " ×%d", w)
 		}
@@ -102,7 +115,33 @@ func (p *Pipeline) Graph() string {
 	return b.String()
 }
 
-// mermaidText escapes what would end a quoted Mermaid label.
-func mermaidText(s string) string {
-	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(s)
+// maxGraphName is how many characters of a stage name Graph shows.
+const maxGraphName = 120
+
+// mermaidText writes name as the text of a quoted Mermaid label (see Graph).
+// Mermaid turns #NNN; into the HTML entity &#NNN;. A semicolon is always
+// written as #59;, so no "#word;" of the name can read as an entity.
+func mermaidText(b *strings.Builder, name string) {
+	name = strings.Trim(name, " \t\n\r") // Mermaid drops spaces at the start
+	n := 0
+	for _, r := range name { // invalid UTF-8 comes as U+FFFD
+		if n == maxGraphName {
+			b.WriteString("#8230;") // …
+			return
+		}
+		n++
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			r = ' '
+		case unicode.IsControl(r):
+			r = utf8.RuneError
+		}
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(" #-_.:/,+()", r) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('#')
+			b.WriteString(strconv.Itoa(int(r)))
+			b.WriteByte(';')
+		}
+	}
 }

@@ -678,7 +678,7 @@ func TestGraph(t *testing.T) {
 	want := `flowchart LR
     s1["numbers<br/><small>slice</small>"]
     s2["map#2<br/><small>map ×2</small>"]
-    s3["say #quot;hi#quot;<br/><small>filter</small>"]
+    s3["say #34;hi#34;<br/><small>filter</small>"]
     s1 -->|8| s2
     s2 -->|64| s3
     s3 -->|64| caller
