@@ -31,7 +31,8 @@ type config struct {
 	onDrop   any          // func(T) for the stage's T
 	adaptive *adaptive
 	observer Observer
-	set      uses // which options were given, to reject those that do not apply
+	window   windowOptions // WindowReduce's EventTime, MaxPanes and Idle
+	set      uses          // which options were given, to reject those that do not apply
 }
 
 // uses says which options apply to a kind of stage.
@@ -43,6 +44,7 @@ const (
 	usesPolicy                    // Timeout, Retry, OnError, AdaptiveWorkers
 	usesDrop                      // OnDrop
 	usesCapacity                  // Capacity
+	usesWindow                    // EventTime, MaxPanes, Idle
 )
 
 var optionNames = []struct {
@@ -54,6 +56,7 @@ var optionNames = []struct {
 	{usesPolicy, "Timeout, Retry, OnError and AdaptiveWorkers"},
 	{usesDrop, "OnDrop"},
 	{usesCapacity, "Capacity"},
+	{usesWindow, "EventTime, MaxPanes and Idle"},
 }
 
 func newConfig(opts []Option) config {

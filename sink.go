@@ -102,3 +102,60 @@ func sink[T any](p *Pipeline, in <-chan T, op string, fn func(T) error, callsUse
 		return func(_ context.Context, v T) error { return fn(v) }
 	})
 }
+
+// Count reads in to its end, then waits for the pipeline and returns the
+// number of elements read with [Pipeline.Wait]'s error (the count so far, on
+// error). It blocks until the pipeline has ended.
+func Count[T any](p *Pipeline, in <-chan T) (int, error) {
+	n := 0
+	sink(p, in, "Count", func(T) error {
+		n++
+		return nil
+	}, false)
+	err := p.Wait()
+	return n, err
+}
+
+// Any reports whether pred is true for some element of in. At the first
+// match it releases in at once, like [First], so the stages feeding it stop;
+// then it waits for the pipeline and returns true with [Pipeline.Wait]'s
+// error. Any of an empty stream is false; on error Any returns whether a
+// match was found before it. It blocks until the pipeline has
+// ended. A panic in pred fails the pipeline. A nil pred panics.
+func Any[T any](p *Pipeline, in <-chan T, pred func(T) bool) (bool, error) {
+	if pred == nil {
+		panic("stream: Any: nil function")
+	}
+	found := false
+	sink(p, in, "Any", func(v T) error {
+		if pred(v) {
+			found = true
+			return errFinished
+		}
+		return nil
+	}, true)
+	err := p.Wait()
+	return found, err
+}
+
+// All reports whether pred is true for every element of in. At the first
+// element for which it is false it releases in at once, like [First], so
+// the stages feeding it stop; then it waits for the pipeline and returns
+// false with [Pipeline.Wait]'s error. All of an empty stream is true; on
+// error All returns false, since not every element was seen. It blocks until
+// the pipeline has ended. A panic in pred fails the pipeline. A nil pred panics.
+func All[T any](p *Pipeline, in <-chan T, pred func(T) bool) (bool, error) {
+	if pred == nil {
+		panic("stream: All: nil function")
+	}
+	missed := false
+	sink(p, in, "All", func(v T) error {
+		if !pred(v) {
+			missed = true
+			return errFinished
+		}
+		return nil
+	}, true)
+	err := p.Wait()
+	return !missed && err == nil, err
+}

@@ -67,8 +67,9 @@ type edge struct {
 // pair so that neighbouring workers never share one.
 type counters struct {
 	in, out, errors, skipped, dropped, retried, panics atomic.Int64
+	early                                              atomic.Int64 // panes emitted early (MaxPanes)
 	idle                                               atomic.Int32 // the worker waits for input
-	_                                                  [68]byte
+	_                                                  [60]byte
 }
 
 // errClosed and errFinished end a worker normally: its input closed, or the

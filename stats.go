@@ -23,6 +23,7 @@ type StageStats struct {
 	Dropped int64 // elements dropped by an overflow policy, or ticks missed by Tick
 	Retried int64 // retries made (calls beyond each element's first)
 	Panics  int64 // panics recovered
+	Early   int64 // panes a WindowReduce emitted before their window closed, to keep within MaxPanes
 
 	QueueLen int // elements waiting in the output channel(s) now
 	QueueCap int // capacity of the output channel(s)
@@ -60,6 +61,7 @@ func (p *Pipeline) Stats() []StageStats {
 			st.Dropped += c.dropped.Load()
 			st.Retried += c.retried.Load()
 			st.Panics += c.panics.Load()
+			st.Early += c.early.Load()
 		}
 		for _, e := range s.outputs {
 			st.QueueLen += e.length()

@@ -1,0 +1,94 @@
+package stream
+
+import (
+	"context"
+	"time"
+)
+
+// This file holds Split and Zip: one stream into two by a predicate, and two
+// streams into one of pairs.
+
+// Split sends each element v of in to yes if pred(ctx, v) is true, else to
+// no, in input order on each. It runs Workers goroutines (default 1); with
+// more, elements leave in completion order. An error from pred fails the
+// pipeline as a [*Error]; [Timeout], [Retry] and [OnError] apply to pred as
+// they do to Map's function. Both outputs close when in closes. When the
+// consumer of one output releases it, elements bound for it are dropped,
+// counted in [StageStats].Dropped and passed to [OnDrop], and the other
+// output goes on; the stage stops when both are released. Both outputs must
+// be read (see "Channels" in the package doc). A nil p, in or pred panics.
+func Split[T any](p *Pipeline, in <-chan T, pred func(context.Context, T) (bool, error), opts ...Option) (yes, no <-chan T) {
+	checkPipeline(p)
+	checkInput(in, "Split")
+	if pred == nil {
+		panic("stream: Split: nil function")
+	}
+	s := p.addStage("split", typedConfig[T]("split", opts, usesWorkers|usesPolicy|usesDrop|usesCapacity), []any{in})
+	s.callsUser = true
+	outs := outputs[T](s, 2)
+	onDrop := typedOption[func(T)](s.cfg.onDrop, "OnDrop", s.kind)
+	pol := newPolicy[T](s)
+	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
+		step := wrap(pol, w, func(ctx context.Context, v T, _ func(struct{}) error) error {
+			ok, err := pred(ctx, v)
+			if err != nil {
+				return err
+			}
+			i := 1
+			if ok {
+				i = 0
+			}
+			sent, err := sendOrReleased(w, outs[i], v, s.outputs[i])
+			if !sent && err == nil {
+				dropped(w, onDrop, v)
+			}
+			return err
+		})
+		return func(ctx context.Context, v T) error { return step(ctx, v, nil) }
+	})
+	return outs[0], outs[1]
+}
+
+// A Pair is an element of [Zip]'s output: the i-th elements of its two
+// inputs.
+type Pair[A, B any] struct {
+	First  A
+	Second B
+}
+
+// Zip pairs the elements of a and b in order: the i-th output is
+// Pair{i-th of a, i-th of b}. It runs one goroutine, which receives one
+// element from a, then one from b, then sends their pair, so the faster
+// input waits for the slower. The output closes as soon as either input
+// closes; then Zip releases the other input, so its producers stop (see
+// "Demand" in the package doc). An element of a already received when b
+// closes has no partner: it is dropped and counted in [StageStats].Dropped.
+// A nil p, a or b, or a == b, panics.
+func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan Pair[A, B] {
+	checkPipeline(p)
+	checkInput(a, "Zip")
+	checkInput(b, "Zip")
+	s := p.addStage("zip", stageConfig("zip", opts, usesCapacity), []any{a, b})
+	out := output[Pair[A, B]](s)
+	closesA, closesB := s.closedWithProducer(a), s.closedWithProducer(b)
+	s.start(func(w *worker) error {
+		for {
+			x, err := recv(w, a, closesA)
+			if err != nil {
+				return err
+			}
+			y, err := take(w, b, closesB, (<-chan time.Time)(nil))
+			if err != nil {
+				if err == errClosed {
+					w.drop(1) // x has no partner
+				}
+				return err
+			}
+			w.received()
+			if err := send(w, out, Pair[A, B]{x, y}, w.done); err != nil {
+				return err
+			}
+		}
+	})
+	return out
+}
