@@ -19,15 +19,28 @@
 //	stream_stage_workers                gauge    goroutines of the stage
 //	stream_stage_worker_limit           gauge    concurrency limit (AdaptiveWorkers), else workers
 //	stream_stage_done                   gauge    1 once every goroutine of the stage has exited
-//	stream_stage_latency_seconds        gauge    sampled time per element, label "q": 0.5, 0.9, 0.99
-//	stream_stage_latency_samples_total  counter  elements timed (about one in 64)
+//	stream_stage_latency_seconds           histogram  sampled time per element (see below)
+//	stream_stage_latency_quantile_seconds  gauge      its quantiles, label "q": 0.5, 0.9, 0.99
 //
-// The latency quantiles are gauges with a "q" label rather than a summary:
-// the pipeline keeps no sum of latencies, which a summary must have, and
-// Prometheus reserves the "quantile" label for summaries. Each value is the
-// upper bound of the engine's bucket holding the quantile, less than 12.5%
-// above the exact quantile (see [stream.LatencySummary]), and 0 before the
-// first sample.
+// Latency is measured by the engine on a sample of the elements (each
+// worker's first, then one in 64; see [stream.LatencySummary] for what a
+// source's or a Batch's latency is). The histogram's buckets are the
+// engine's own counts read at fixed bounds, by default every power of two
+// of nanoseconds from 2^10ns (1.024µs) to 2^35ns (34.4s) and +Inf
+// ([DefaultLatencyBounds]; [LatencyBounds] changes them). Powers of two are
+// bounds of the engine's buckets, so these counts are exact; _sum and
+// _count are the sum and number of the samples. The histogram aggregates
+// across stages and instances like any other (histogram_quantile over
+// sum by (le)).
+//
+// The quantile gauges are kept beside it because they are more precise
+// than what histogram_quantile can estimate from the exported bounds: the
+// engine computes them from buckets eight times finer, each an upper bound
+// of the exact nearest-rank quantile, less than 12.5% above it, while
+// interpolating within a factor-of-two bucket can be off by far more. They
+// are gauges with a "q" label rather than a summary because Prometheus
+// does not allow a summary and a histogram under one name, and reserves
+// the "quantile" label for summaries. Each is 0 before the first sample.
 //
 // A collector reads the pipeline only when scraped: it starts no goroutine
 // and costs the pipeline nothing between scrapes. Counters of a running
@@ -93,6 +106,36 @@ func (f optionFunc) apply(c *config) { f(c) }
 type config struct {
 	namespace   string
 	constLabels prometheus.Labels
+	bounds      []time.Duration
+}
+
+// DefaultLatencyBounds returns the upper bounds of the latency histogram's
+// buckets unless [LatencyBounds] says otherwise: every power of two of
+// nanoseconds from 2^10ns (1.024µs) to 2^35ns (34.4s). The +Inf bucket is
+// implicit.
+func DefaultLatencyBounds() []time.Duration {
+	bounds := make([]time.Duration, 0, 26)
+	for k := 10; k <= 35; k++ {
+		bounds = append(bounds, time.Duration(1)<<k)
+	}
+	return bounds
+}
+
+// LatencyBounds replaces the upper bounds of the latency histogram's
+// buckets (the +Inf bucket is implicit). The engine keeps finer buckets
+// whose bounds include every power of two of nanoseconds; a bound that is
+// one of them gets an exact count, any other bound the count of the
+// engine's buckets that end at or below it, which can leave out samples
+// just below the bound (so histogram_quantile errs upwards). Bounds must be
+// positive and increasing; anything else panics.
+func LatencyBounds(bounds ...time.Duration) Option {
+	for i, b := range bounds {
+		if b <= 0 || i > 0 && b <= bounds[i-1] {
+			panic("streamprom: LatencyBounds: bounds must be positive and increasing")
+		}
+	}
+	bounds = append([]time.Duration(nil), bounds...)
+	return optionFunc(func(c *config) { c.bounds = bounds })
 }
 
 // Namespace replaces the "stream" prefix of every metric name: with
@@ -122,7 +165,8 @@ type Collector struct {
 
 	in, out, errors, skipped, dropped, retried, panics *prometheus.Desc
 	queueLen, queueCap, busy, workers, limit, done     *prometheus.Desc
-	latency, samples                                   *prometheus.Desc
+	latency, quantile                                  *prometheus.Desc
+	bounds                                             []time.Duration
 }
 
 // quantiles are the latency quantiles exported, with their "q" label values.
@@ -143,7 +187,7 @@ func NewCollector(p *stream.Pipeline, opts ...Option) *Collector {
 	if p == nil {
 		panic("streamprom: NewCollector: nil Pipeline")
 	}
-	cfg := config{namespace: DefaultNamespace}
+	cfg := config{namespace: DefaultNamespace, bounds: DefaultLatencyBounds()}
 	for _, o := range opts {
 		if o == nil {
 			panic("streamprom: nil Option")
@@ -173,8 +217,9 @@ func NewCollector(p *stream.Pipeline, opts ...Option) *Collector {
 		workers:  desc("workers", "Goroutines of the stage (concurrent calls of its function)."),
 		limit:    desc("worker_limit", "Current concurrency limit: AdaptiveWorkers' limit, else the workers."),
 		done:     desc("done", "1 once every goroutine of the stage has exited, else 0."),
-		latency:  desc("latency_seconds", "Sampled time per element: an upper bound of the quantile q, less than 12.5% above it.", "q"),
-		samples:  desc("latency_samples_total", "Elements whose time was sampled for stage_latency_seconds."),
+		latency:  desc("latency_seconds", "Sampled time per element: the receipt-to-hand-off time of about one element in 64."),
+		quantile: desc("latency_quantile_seconds", "Quantile q of the sampled time per element: an upper bound, less than 12.5% above it.", "q"),
+		bounds:   cfg.bounds,
 	}
 }
 
@@ -183,7 +228,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.in, c.out, c.errors, c.skipped, c.dropped, c.retried, c.panics,
 		c.queueLen, c.queueCap, c.busy, c.workers, c.limit, c.done,
-		c.latency, c.samples,
+		c.latency, c.quantile,
 	} {
 		ch <- d
 	}
@@ -214,11 +259,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.workers, s.Workers)
 		gauge(c.limit, s.Limit)
 		gauge(c.done, boolToInt(s.Done))
+		buckets := make(map[float64]uint64, len(c.bounds))
+		for _, b := range c.bounds {
+			buckets[b.Seconds()] = uint64(s.Latency.CountAtMost(b))
+		}
+		ch <- prometheus.MustNewConstHistogram(c.latency, uint64(s.Latency.Samples), s.Latency.Sum.Seconds(),
+			buckets, stage, s.Kind)
 		for _, q := range quantiles {
-			ch <- prometheus.MustNewConstMetric(c.latency, prometheus.GaugeValue,
+			ch <- prometheus.MustNewConstMetric(c.quantile, prometheus.GaugeValue,
 				q.get(s.Latency).Seconds(), stage, s.Kind, q.label)
 		}
-		counter(c.samples, s.Latency.Samples)
 	}
 }
 

@@ -391,3 +391,126 @@ jobs_stage_workers{kind="slice",stage="numbers"} 1
 		streamprom.NewCollector(nil)
 	})
 }
+
+// latencyPipeline runs, in a synctest bubble, a Map stage "m" with one
+// worker whose timed elements (0, 64, 128, …) sleep durs[i], in order, and
+// returns the pipeline once it has ended.
+func latencyPipeline(t *testing.T, durs ...time.Duration) *stream.Pipeline {
+	t.Helper()
+	var p *stream.Pipeline
+	synctest.Test(t, func(t *testing.T) {
+		p = stream.New(context.Background())
+		in := stream.FromSlice(p, numbers(0, 64*(len(durs)-1)), stream.Name("in"))
+		out := stream.Map(p, in, func(_ context.Context, v int) (int, error) {
+			if v%64 == 0 {
+				time.Sleep(durs[v/64])
+			}
+			return v, nil
+		}, stream.Name("m"))
+		if err := stream.Drain(p, out); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got := len(durs); statsOf(t, p, "m").Latency.Samples != int64(got) {
+		t.Fatalf("%d samples, want %d", statsOf(t, p, "m").Latency.Samples, got)
+	}
+	return p
+}
+
+func statsOf(t *testing.T, p *stream.Pipeline, name string) stream.StageStats {
+	t.Helper()
+	for _, s := range p.Stats() {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no stage %q", name)
+	return stream.StageStats{}
+}
+
+// TestLatencyHistogram: the histogram's buckets are the engine's counts at
+// powers of two, exact for a sample on a bound (2^20ns) and just above it,
+// and a sample beyond the last bound is counted in +Inf only.
+func TestLatencyHistogram(t *testing.T) {
+	const bound = time.Duration(1) << 20 // 1.048576ms
+	p := latencyPipeline(t, time.Millisecond, bound, bound+1, 3*time.Millisecond, 40*time.Second)
+	c := streamprom.NewCollector(p, streamprom.LatencyBounds(bound/2, bound, 2*bound, 4*bound, 32*time.Second))
+	want := `
+# HELP stream_stage_latency_seconds Sampled time per element: the receipt-to-hand-off time of about one element in 64.
+# TYPE stream_stage_latency_seconds histogram
+stream_stage_latency_seconds_bucket{kind="drain",stage="drain#3",le="0.000524288"} 5
+stream_stage_latency_seconds_bucket{kind="drain",stage="drain#3",le="0.001048576"} 5
+stream_stage_latency_seconds_bucket{kind="drain",stage="drain#3",le="0.002097152"} 5
+stream_stage_latency_seconds_bucket{kind="drain",stage="drain#3",le="0.004194304"} 5
+stream_stage_latency_seconds_bucket{kind="drain",stage="drain#3",le="32"} 5
+stream_stage_latency_seconds_bucket{kind="drain",stage="drain#3",le="+Inf"} 5
+stream_stage_latency_seconds_sum{kind="drain",stage="drain#3"} 0
+stream_stage_latency_seconds_count{kind="drain",stage="drain#3"} 5
+stream_stage_latency_seconds_bucket{kind="map",stage="m",le="0.000524288"} 0
+stream_stage_latency_seconds_bucket{kind="map",stage="m",le="0.001048576"} 2
+stream_stage_latency_seconds_bucket{kind="map",stage="m",le="0.002097152"} 3
+stream_stage_latency_seconds_bucket{kind="map",stage="m",le="0.004194304"} 4
+stream_stage_latency_seconds_bucket{kind="map",stage="m",le="32"} 4
+stream_stage_latency_seconds_bucket{kind="map",stage="m",le="+Inf"} 5
+stream_stage_latency_seconds_sum{kind="map",stage="m"} 40.006097153
+stream_stage_latency_seconds_count{kind="map",stage="m"} 5
+stream_stage_latency_seconds_bucket{kind="slice",stage="in",le="0.000524288"} 5
+stream_stage_latency_seconds_bucket{kind="slice",stage="in",le="0.001048576"} 5
+stream_stage_latency_seconds_bucket{kind="slice",stage="in",le="0.002097152"} 5
+stream_stage_latency_seconds_bucket{kind="slice",stage="in",le="0.004194304"} 5
+stream_stage_latency_seconds_bucket{kind="slice",stage="in",le="32"} 5
+stream_stage_latency_seconds_bucket{kind="slice",stage="in",le="+Inf"} 5
+stream_stage_latency_seconds_sum{kind="slice",stage="in"} 0
+stream_stage_latency_seconds_count{kind="slice",stage="in"} 5
+`
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "stream_stage_latency_seconds"); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// TestLatencyBoundsBetweenBuckets: a bound that is not one of the engine's
+// counts the samples of the engine's buckets ending at or below it only.
+func TestLatencyBoundsBetweenBuckets(t *testing.T) {
+	p := latencyPipeline(t, time.Millisecond, 1100*time.Microsecond)
+	c := streamprom.NewCollector(p, streamprom.LatencyBounds(time.Millisecond, 1200*time.Microsecond))
+	want := `
+# HELP stream_stage_latency_seconds Sampled time per element: the receipt-to-hand-off time of about one element in 64.
+# TYPE stream_stage_latency_seconds histogram
+stream_stage_latency_seconds_bucket{kind="drain",stage="drain#3",le="0.001"} 2
+stream_stage_latency_seconds_bucket{kind="drain",stage="drain#3",le="0.0012"} 2
+stream_stage_latency_seconds_bucket{kind="drain",stage="drain#3",le="+Inf"} 2
+stream_stage_latency_seconds_sum{kind="drain",stage="drain#3"} 0
+stream_stage_latency_seconds_count{kind="drain",stage="drain#3"} 2
+stream_stage_latency_seconds_bucket{kind="map",stage="m",le="0.001"} 0
+stream_stage_latency_seconds_bucket{kind="map",stage="m",le="0.0012"} 2
+stream_stage_latency_seconds_bucket{kind="map",stage="m",le="+Inf"} 2
+stream_stage_latency_seconds_sum{kind="map",stage="m"} 0.0021
+stream_stage_latency_seconds_count{kind="map",stage="m"} 2
+stream_stage_latency_seconds_bucket{kind="slice",stage="in",le="0.001"} 2
+stream_stage_latency_seconds_bucket{kind="slice",stage="in",le="0.0012"} 2
+stream_stage_latency_seconds_bucket{kind="slice",stage="in",le="+Inf"} 2
+stream_stage_latency_seconds_sum{kind="slice",stage="in"} 0
+stream_stage_latency_seconds_count{kind="slice",stage="in"} 2
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "stream_stage_latency_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLatencyBoundsPanics(t *testing.T) {
+	for _, bounds := range [][]time.Duration{{0}, {-time.Second}, {time.Second, time.Second}, {2 * time.Second, time.Second}} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.HasPrefix(fmt.Sprint(r), "streamprom: LatencyBounds: ") {
+					t.Errorf("LatencyBounds(%v) recovered %v, want a streamprom: panic", bounds, r)
+				}
+			}()
+			streamprom.LatencyBounds(bounds...)
+		}()
+	}
+}
