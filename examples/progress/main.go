@@ -237,14 +237,26 @@ func perSecond(n int64, d time.Duration) float64 {
 }
 
 // latency formats a quantile of l right-aligned in 8 columns, or "-" while
-// l has no sample (a stage times one element in 64). It counts runes, not
-// bytes as %8s does, so that "µs" lines up.
+// l has no sample (a stage times each worker's first element, then one in
+// 64; sources and Batch are timed too, see stream.LatencySummary). The
+// quantile is an upper bound; it is rounded up to three significant
+// digits, so it stays one ("1.179648ms" shows as "1.18ms"). It counts
+// runes, not bytes as %8s does, so that "µs" lines up.
 func latency(l stream.LatencySummary, q time.Duration) string {
 	s := "-"
 	if l.Samples > 0 {
-		s = q.String()
+		s = roundUp3(q).String()
 	}
 	return strings.Repeat(" ", max(0, 8-utf8.RuneCountInString(s))) + s
+}
+
+// roundUp3 rounds d up to three significant digits.
+func roundUp3(d time.Duration) time.Duration {
+	unit := time.Duration(1)
+	for d/unit >= 1000 {
+		unit *= 10
+	}
+	return (d + unit - 1) / unit * unit
 }
 
 // queue draws a queue's fill as a bar and a fraction: "[####    ] 32/64".
@@ -291,7 +303,7 @@ func summary(w io.Writer, p *stream.Pipeline, t *totals, elapsed time.Duration) 
 	fmt.Fprintf(w, "%-8s %-8s %7s %8s %8s %9s %7s %8s %9s %9s\n",
 		"stage", "kind", "workers", "in", "out", "in/s", "errors", "dropped", "p50", "p99")
 	for _, s := range stats {
-		fmt.Fprintf(w, "%-8s %-8s %7d %8d %8d %9.0f %7d %8d  %s  %s\n",
+		fmt.Fprintf(w, "%-8s %-8s %7d %8d %8d %9.0f %7d %8d %s  %s\n",
 			s.Name, s.Kind, s.Workers, s.In, s.Out, perSecond(s.In, elapsed), s.Errors, s.Dropped, latency(s.Latency, s.Latency.P50), latency(s.Latency, s.Latency.P99))
 	}
 }
