@@ -643,7 +643,10 @@ func TestPitfall_P20_OneFailureStopsTheOthers(t *testing.T) {
 // input full of queued elements, the function stops the pipeline while
 // handling element k. The call in flight sees a done context, and no call
 // starts for a later element, whether the queue is the caller's channel or a
-// stage's output.
+// stage's output. The table holds every stage that calls user code on the
+// elements it receives (Reduce's fn and Partition's key see the pipeline's
+// context); a stage registered without the check before its user function
+// fails here (issue 18, survivor 2: Reduce).
 func TestPitfall_P21_NoNewElementAfterCancellation(t *testing.T) {
 	const (
 		queued = 100
@@ -668,6 +671,26 @@ func TestPitfall_P21_NoNewElementAfterCancellation(t *testing.T) {
 		}},
 		{"ForEach", func(p *stream.Pipeline, in <-chan int, body fn) {
 			stream.ForEach(p, in, func(ctx context.Context, v int) error { body(ctx, v); return nil })
+		}},
+		{"Reduce", func(p *stream.Pipeline, in <-chan int, body fn) {
+			go stream.Reduce(p, in, 0, func(acc, v int) int { body(p.Context(), v); return acc + v })
+		}},
+		{"Partition", func(p *stream.Pipeline, in <-chan int, body fn) {
+			for _, out := range stream.Partition(p, in, 2, func(v int) int { body(p.Context(), v); return v }) {
+				stream.ForEach(p, out, pitfallIgnore)
+			}
+		}},
+		{"Map Ordered", func(p *stream.Pipeline, in <-chan int, body fn) {
+			stream.ForEach(p, stream.Map(p, in, func(ctx context.Context, v int) (int, error) { body(ctx, v); return v, nil },
+				stream.Workers(1), stream.Ordered()), pitfallIgnore)
+		}},
+		{"Map with policies", func(p *stream.Pipeline, in <-chan int, body fn) {
+			stream.ForEach(p, stream.Map(p, in, func(ctx context.Context, v int) (int, error) { body(ctx, v); return v, nil },
+				stream.Timeout(time.Hour), stream.Retry(stream.RetryPolicy{}), stream.OnError(func(int, error) error { return nil })), pitfallIgnore)
+		}},
+		{"Map AdaptiveWorkers(1, 1)", func(p *stream.Pipeline, in <-chan int, body fn) {
+			stream.ForEach(p, stream.Map(p, in, func(ctx context.Context, v int) (int, error) { body(ctx, v); return v, nil },
+				stream.AdaptiveWorkers(1, 1, time.Second)), pitfallIgnore)
 		}},
 	}
 	inputs := []struct {
