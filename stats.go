@@ -29,7 +29,21 @@ type StageStats struct {
 	QueueCap int // capacity of the output channel(s)
 	Busy     int // goroutines not waiting for input: working, or blocked on a full output
 
+	// Outputs breaks QueueLen and QueueCap down by output channel, in the
+	// order the stage made them (FanOut, Broadcast and Partition make
+	// several; sinks none). With the stage names, they are the edges of
+	// the pipeline's graph.
+	Outputs []OutputStats
+
 	Latency LatencySummary // time spent per element, sampled
+}
+
+// OutputStats is one output channel of a stage: an edge of the pipeline's
+// graph, from that stage to the stage that consumes the channel.
+type OutputStats struct {
+	To       string // the consuming stage's name; "" while no stage consumes it (the caller may read it)
+	QueueLen int    // elements waiting in the channel now
+	QueueCap int    // the channel's capacity
 }
 
 // Stats returns a snapshot of every stage's counters, in the order the
@@ -43,6 +57,11 @@ func (p *Pipeline) Stats() []StageStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	stats := make([]StageStats, len(p.stages))
+	n := 0
+	for _, s := range p.stages {
+		n += len(s.outputs)
+	}
+	outputs := make([]OutputStats, n) // one allocation for all stages
 	for i, s := range p.stages {
 		st := StageStats{Name: s.name, Kind: s.kind, Workers: s.cfg.workers, Limit: s.cfg.workers, Done: s.finished.Load()}
 		if a := s.cfg.adaptive; a != nil {
@@ -63,9 +82,17 @@ func (p *Pipeline) Stats() []StageStats {
 			st.Panics += c.panics.Load()
 			st.Early += c.early.Load()
 		}
-		for _, e := range s.outputs {
-			st.QueueLen += e.length()
-			st.QueueCap += e.capacity
+		if len(s.outputs) > 0 {
+			st.Outputs, outputs = outputs[:len(s.outputs):len(s.outputs)], outputs[len(s.outputs):]
+		}
+		for j, e := range s.outputs {
+			o := OutputStats{QueueLen: e.length(), QueueCap: e.capacity}
+			if e.to != nil {
+				o.To = e.to.name
+			}
+			st.Outputs[j] = o
+			st.QueueLen += o.QueueLen
+			st.QueueCap += o.QueueCap
 		}
 		stats[i] = st
 	}
