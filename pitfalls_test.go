@@ -680,6 +680,38 @@ func TestPitfall_P21_NoNewElementAfterCancellation(t *testing.T) {
 				stream.ForEach(p, out, pitfallIgnore)
 			}
 		}},
+		{"Scan", func(p *stream.Pipeline, in <-chan int, body fn) {
+			stream.ForEach(p, stream.Scan(p, in, 0, func(acc, v int) int { body(p.Context(), v); return acc + v }), pitfallIgnore)
+		}},
+		{"Distinct", func(p *stream.Pipeline, in <-chan int, body fn) {
+			stream.ForEach(p, stream.Distinct(p, in, func(v int) int { body(p.Context(), v); return v }, 10), pitfallIgnore)
+		}},
+		{"Split", func(p *stream.Pipeline, in <-chan int, body fn) {
+			yes, no := stream.Split(p, in, func(ctx context.Context, v int) (bool, error) { body(ctx, v); return v%2 == 0, nil })
+			stream.ForEach(p, yes, pitfallIgnore)
+			stream.ForEach(p, no, pitfallIgnore)
+		}},
+		{"WindowReduce", func(p *stream.Pipeline, in <-chan int, body fn) {
+			panes := stream.WindowReduce(p, in, stream.Tumbling(time.Hour),
+				func(v int) int { body(p.Context(), v); return v % 3 }, 0, func(acc, v int) int { return acc + v })
+			stream.ForEach(p, panes, func(context.Context, stream.Pane[int, int]) error { return nil })
+		}},
+		{"Any", func(p *stream.Pipeline, in <-chan int, body fn) {
+			go stream.Any(p, in, func(v int) bool { body(p.Context(), v); return false })
+		}},
+		{"All", func(p *stream.Pipeline, in <-chan int, body fn) {
+			go stream.All(p, in, func(v int) bool { body(p.Context(), v); return true })
+		}},
+		{"Values", func(p *stream.Pipeline, in <-chan int, body fn) {
+			go func() {
+				for v, err := range stream.Values(p, in) {
+					if err != nil {
+						return
+					}
+					body(p.Context(), v)
+				}
+			}()
+		}},
 		{"Map Ordered", func(p *stream.Pipeline, in <-chan int, body fn) {
 			stream.ForEach(p, stream.Map(p, in, func(ctx context.Context, v int) (int, error) { body(ctx, v); return v, nil },
 				stream.Workers(1), stream.Ordered()), pitfallIgnore)

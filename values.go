@@ -34,6 +34,7 @@ func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
 	checkPipeline(p)
 	checkInput(in, "Values")
 	s := p.addStage("values", newConfig(nil), []any{in})
+	s.callsUser = true // the loop's body: no element once the pipeline ended (P21)
 	// The stage's one goroutine holds the stage open while the loop reads
 	// in; it returns, finishing the stage and releasing in, when the loop
 	// ends or the pipeline does.
