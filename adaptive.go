@@ -21,11 +21,12 @@ import (
 // within target. It runs max goroutines, of which those above the limit
 // wait. It applies to Map, Filter, FlatMap and ForEach and replaces
 // [Workers]; the current limit is [StageStats].Limit. min < 1, max < min or
-// target <= 0 panics.
+// max > 65536 or target <= 0 panics.
 func AdaptiveWorkers(min, max int, target time.Duration) Option {
 	if min < 1 || max < min {
 		panic("stream: AdaptiveWorkers: need 1 <= min <= max")
 	}
+	checkMax(max, maxWorkers, "AdaptiveWorkers")
 	if target <= 0 {
 		panic("stream: AdaptiveWorkers: non-positive target")
 	}
@@ -73,11 +74,15 @@ func (a *adaptive) gate(w *worker) error {
 			return nil
 		}
 		w.flush()
+		// A parked worker is not busy: Stats counts it as waiting.
+		w.c.idle.Store(1)
 		select {
 		case <-wake:
 		case <-w.done:
+			w.c.idle.Store(0)
 			return errDone
 		}
+		w.c.idle.Store(0)
 	}
 	return nil
 }

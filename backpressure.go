@@ -62,7 +62,8 @@ func OnDrop[T any](fn func(T)) Option {
 // with DropOldest what the consumer reads is Out − Dropped. Memory is
 // bounded by size. With DropNewest, DropOldest or Fail the stage never
 // blocks, so its output may also be read after the pipeline has ended. It runs one goroutine; its output closes when in closes.
-// size < 1 or an unknown policy panics; [Capacity] does not apply (size is
+// size < 1, size > 2^30 (or a buffer of more than 1 GiB) or an unknown
+// policy panics; [Capacity] does not apply (size is
 // the capacity).
 func Buffer[T any](p *Pipeline, in <-chan T, size int, overflow Overflow, opts ...Option) <-chan T {
 	checkPipeline(p)
@@ -70,6 +71,7 @@ func Buffer[T any](p *Pipeline, in <-chan T, size int, overflow Overflow, opts .
 	if size < 1 {
 		panic("stream: Buffer: size must be at least 1")
 	}
+	checkMax(size, maxCapacity, "Buffer")
 	if overflow < Block || overflow > Fail {
 		panic("stream: Buffer: unknown overflow policy " + overflow.String())
 	}

@@ -55,7 +55,12 @@
 // pipeline was cancelled (typically wrapping [context.Canceled]) are not
 // reported instead of it. A panic in a user function is recovered and
 // reported as an [*Error] wrapping a [*PanicError] with the stack; it never
-// crashes the process and never escapes Wait.
+// crashes the process and never escapes Wait. User functions include an
+// [Observer] and an [OnDrop] function. A function that does not return —
+// it calls [runtime.Goexit], as t.FailNow does in a test — fails the
+// pipeline with [ErrGoexit] instead of ending its stage as if the stream
+// were complete. An error is recorded before the [Observer] hears of it,
+// so a slow observer never changes which error is first.
 //
 // # Cancellation
 //
@@ -120,18 +125,23 @@
 // Misuse that no run-time condition can excuse panics when the stage or the
 // option is created, with a message that starts with "stream: ": a nil
 // pipeline, function, sequence or input channel; Workers(n) with n < 1,
-// Capacity(n) with n < 0, an empty [Name]; a channel consumed by two stages;
-// a stage added after Wait was called.
+// Capacity(n) with n < 0, an empty [Name]; sizes too large to allocate
+// (Workers, the n of FanOut, Broadcast and Partition above 65536, a channel
+// capacity above 2^30 elements or 1 GiB); a channel, made by the pipeline
+// or by the caller, consumed by two stages; a stage added after Wait was
+// called. [Pipeline.Wait] and the blocking sinks called from the pipeline's
+// own goroutines (a stage's function, an [Observer]) panic too, since they
+// would wait for themselves; there the panic fails the pipeline.
 //
 // # Edge cases
 //
 //   - An empty or nil input gives an output that closes at once; sinks return
 //     their zero result ([First] returns [ErrEmpty]).
 //   - A pipeline whose context is already cancelled starts no element; Wait
-//     returns the context's error.
+//     returns the context's error, even if no stage had anything to do.
 //   - Stop may be called any number of times, before or after Wait.
-//   - Wait may be called any number of times, from any goroutine; each call
-//     returns the same result.
+//   - Wait may be called any number of times, from any goroutine outside
+//     the pipeline; each call returns the same result.
 //   - A pipeline with no stage: Wait returns nil.
 //
 // # Costs

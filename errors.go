@@ -46,6 +46,13 @@ func (e *PanicError) Unwrap() error {
 	return err
 }
 
+// ErrGoexit is the cause of the error a stage fails with when a function
+// it called did not return: it called [runtime.Goexit], as t.FailNow and
+// testify's require do in a test, or (with GODEBUG=panicnil=1) panicked
+// with nil. The goroutine cannot be saved, but the pipeline fails instead of
+// ending as if the stream were complete.
+var ErrGoexit = errors.New("stream: a function called runtime.Goexit or panicked with nil")
+
 // errDone is returned internally by sends and receives when the stage's
 // context is done: the stage ends without reporting anything.
 var errDone = errors.New("stream: stage done")

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"math/bits"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -14,8 +15,16 @@ import (
 // per element processed normally, so an observer costs nothing on the hot
 // path. Observe is called from the stages' goroutines (StageStarted from
 // the goroutine adding the stage), concurrently: it must be safe for
-// concurrent use, and quick. It may call the pipeline's methods, such as
-// [Pipeline.Stats].
+// concurrent use, and quick, for the stage waits for it. It may call the
+// pipeline's methods, such as [Pipeline.Stats] and [Pipeline.Stop], except
+// [Pipeline.Wait] and the blocking sinks, which panic there (they would
+// wait for the stage that waits for the observer).
+//
+// A panic in Observe, or a call of [runtime.Goexit], fails the pipeline
+// like a panic in a stage's function: the stage whose event it was fails
+// with a [*PanicError] (or [ErrGoexit]), unless an error came first — on
+// StagePanicked the stage's own panic stays first. Such a panic is not
+// counted in [StageStats].Panics, nor told to the observer.
 type Observer interface {
 	Observe(Event)
 }
@@ -124,13 +133,55 @@ func SlogObserver(logger *slog.Logger) Observer {
 	})
 }
 
-// notify tells the stage's observer, if any, about e.
+// notify tells the stage's observer, if any, about e. The observer is user
+// code run on the pipeline's goroutines: a panic in it, or a call of
+// runtime.Goexit, fails the stage as a panic in its function would (a
+// [*PanicError], or [ErrGoexit]), but is neither counted in Panics nor told
+// to the observer.
 func (s *stage) notify(e Event) {
 	if s.observer == nil {
 		return
 	}
 	e.Stage, e.StageKind = s.name, s.kind
+	returned := false
+	defer func() {
+		if !returned {
+			s.fail(recovered(recover()))
+		}
+	}()
 	s.observer.Observe(e)
+	returned = true
+}
+
+// notifyStarted tells the observer that s starts. It is called on the
+// goroutine adding the stage, which is marked meanwhile so that a Wait from
+// the observer panics rather than waits for the stage it holds up.
+func (s *stage) notifyStarted() {
+	if s.observer == nil {
+		return
+	}
+	id := goid()
+	s.p.mu.Lock()
+	s.p.observing[id]++
+	s.p.mu.Unlock()
+	defer func() {
+		s.p.mu.Lock()
+		if s.p.observing[id]--; s.p.observing[id] == 0 {
+			delete(s.p.observing, id)
+		}
+		s.p.mu.Unlock()
+	}()
+	s.notify(Event{Kind: StageStarted})
+}
+
+// recovered turns what recover returned in a function that did not return
+// normally into the error its stage fails with: a [*PanicError], or
+// [ErrGoexit] when nothing was recovered.
+func recovered(r any) error {
+	if r == nil {
+		return ErrGoexit
+	}
+	return &PanicError{Value: r, Stack: debug.Stack()}
 }
 
 // drop counts n elements worker w dropped and tells the observer.

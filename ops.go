@@ -124,7 +124,8 @@ func Take[T any](p *Pipeline, in <-chan T, n int, opts ...Option) <-chan T {
 // batch is empty; the last, partial batch is emitted when in closes. Each
 // batch is a new slice that the receiver owns. On cancellation a partial
 // batch is dropped. It runs one goroutine and stops its timer when it ends.
-// size < 1 panics.
+// A batch's memory grows with its elements, so size may be as large as
+// math.MaxInt, for batches bounded by maxWait alone. size < 1 panics.
 func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opts ...Option) <-chan []T {
 	checkPipeline(p)
 	checkInput(in, "Batch")
@@ -137,6 +138,7 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 	s.start(func(w *worker) error {
 		var (
 			batch []T
+			last  int // the length of the last batch sent
 			timer *time.Timer
 			ticks <-chan time.Time // nil while the batch is empty
 			// The latency of a batch is the time from its first element's
@@ -155,7 +157,7 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 				ticks = nil
 			}
 			b := batch
-			batch = nil
+			batch, last = nil, len(b)
 			if err := send(w, out, b, w.done); err != nil {
 				return err
 			}
@@ -185,7 +187,10 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 				if timing = w.sampling(); timing {
 					start = time.Now()
 				}
-				batch = make([]T, 0, size)
+				// Not size up front: Batch(in, math.MaxInt, d) is the
+				// natural time-only batch. The last batch's length is the
+				// best guess of this one's; append grows it up to size.
+				batch = make([]T, 0, min(size, max(last, 16)))
 				if timer != nil {
 					timer.Reset(maxWait)
 					ticks = timer.C

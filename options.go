@@ -1,6 +1,9 @@
 package stream
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // DefaultCapacity is the capacity of a stage's output channel when no
 // [Capacity] option is given. Large enough that a producer and a consumer on
@@ -83,21 +86,26 @@ func Name(name string) Option {
 
 // Workers sets how many goroutines call the stage's function concurrently;
 // the default is 1. With n > 1 the function must be safe for concurrent use,
-// and elements leave the stage in completion order. n < 1 panics.
+// and elements leave the stage in completion order. n < 1 or n > 65536
+// panics.
 func Workers(n int) Option {
 	if n < 1 {
 		panic("stream: Workers: n must be at least 1")
 	}
+	checkMax(n, maxWorkers, "Workers")
 	return optionFunc(func(c *config) { c.workers = n; c.set |= usesWorkers })
 }
 
 // Capacity sets the capacity of the stage's output channel (of each output,
 // for stages with several); the default is [DefaultCapacity]. 0 makes the
-// output unbuffered. n < 0 panics.
+// output unbuffered. n < 0 panics, and so do n > 2^30 and, when the stage
+// is built, a channel of more than 1 GiB (n times the element's size): a
+// channel's buffer is allocated when it is made.
 func Capacity(n int) Option {
 	if n < 0 {
 		panic("stream: Capacity: n must not be negative")
 	}
+	checkMax(n, maxCapacity, "Capacity")
 	return optionFunc(func(c *config) { c.capacity = n; c.set |= usesCapacity })
 }
 
@@ -113,6 +121,24 @@ func Capacity(n int) Option {
 // and Flatten; without Workers it changes nothing.
 func Ordered() Option {
 	return optionFunc(func(c *config) { c.ordered = true; c.set |= usesOrder })
+}
+
+// Limits on the sizes a stage allocates up front: goroutines (Workers,
+// AdaptiveWorkers) and outputs (FanOut, Broadcast, Partition), and the
+// capacity of a channel, in elements and in bytes. Beyond them a value is
+// a mistake (math.MaxInt for "unbounded") that would crash the process
+// with an allocation failure: it panics at construction instead.
+const (
+	maxWorkers   = 1 << 16
+	maxCapacity  = 1 << 30
+	maxChanBytes = 1 << 30
+)
+
+// checkMax panics if n exceeds max, which bounds the parameter of op.
+func checkMax(n, max int, op string) {
+	if n > max {
+		panic("stream: " + op + ": " + strconv.Itoa(n) + " is too large (at most " + strconv.Itoa(max) + ")")
+	}
 }
 
 // orderQueue is the capacity of an Ordered stage's queues to and from each

@@ -33,14 +33,14 @@ type RetryPolicy struct {
 	Attempts int
 	// Initial is the delay before the first retry. Default 100ms.
 	Initial time.Duration
-	// Max caps every delay. Default 10s.
+	// Max caps every delay. Default 10s; math.MaxInt64 means no cap.
 	Max time.Duration
 	// Multiplier grows the delay from one retry to the next. Default 2;
-	// values below 1 panic.
+	// values below 1, NaN and infinities panic.
 	Multiplier float64
 	// Jitter spreads each delay uniformly over ±Jitter of its value, so
 	// that failing elements do not retry in lockstep. Default 0.2; a
-	// negative value means no jitter; values above 1 panic.
+	// negative value means no jitter; values above 1 and NaN panic.
 	Jitter float64
 	// If reports whether an error is worth retrying. Default: every error
 	// except the stage's context ending. Panics are never retried.
@@ -57,8 +57,12 @@ func Retry(r RetryPolicy) Option {
 		panic("stream: Retry: negative Attempts")
 	case r.Initial < 0 || r.Max < 0:
 		panic("stream: Retry: negative delay")
+	case math.IsNaN(r.Multiplier) || math.IsInf(r.Multiplier, 0):
+		panic("stream: Retry: Multiplier is not finite")
 	case r.Multiplier != 0 && r.Multiplier < 1:
 		panic("stream: Retry: Multiplier below 1")
+	case math.IsNaN(r.Jitter):
+		panic("stream: Retry: Jitter is NaN")
 	case r.Jitter > 1:
 		panic("stream: Retry: Jitter above 1")
 	}
@@ -83,13 +87,20 @@ func Retry(r RetryPolicy) Option {
 	return optionFunc(func(c *config) { c.retry = &r; c.set |= usesPolicy })
 }
 
-// delay returns the wait before retry number n (1 for the first).
+// delay returns the wait before retry number n (1 for the first). The
+// arithmetic saturates at Max: a delay that overflows (Max math.MaxInt64,
+// a growth past 2^63) is Max, never a negative or zero delay.
 func (r *RetryPolicy) delay(n int) time.Duration {
 	d := float64(r.Initial) * math.Pow(r.Multiplier, float64(n-1))
 	if r.Jitter > 0 {
 		d *= 1 + r.Jitter*(2*rand.Float64()-1)
 	}
-	return time.Duration(min(d, float64(r.Max)))
+	// float64(r.Max) may round up past MaxInt64: compare, then convert
+	// only a value known to fit.
+	if !(d < float64(r.Max)) || d >= math.MaxInt64 {
+		return r.Max
+	}
+	return max(time.Duration(d), 0)
 }
 
 // OnError decides what happens to an element whose function failed, after

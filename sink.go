@@ -96,6 +96,7 @@ func Drain[T any](p *Pipeline, in <-chan T) error {
 func sink[T any](p *Pipeline, in <-chan T, op string, fn func(T) error, callsUser bool) {
 	checkPipeline(p)
 	checkInput(in, op)
+	p.checkOutside(op) // it calls Wait next
 	s := p.addStage(strings.ToLower(op), newConfig(nil), []any{in})
 	s.callsUser = callsUser
 	consume(s, []<-chan T{in}, func(*worker) func(context.Context, T) error {

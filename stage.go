@@ -3,9 +3,11 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // The one stage engine every operator is built on is in three files. This
@@ -41,6 +43,7 @@ type stage struct {
 	finished atomic.Bool
 	err      atomic.Pointer[Error] // the error the stage reported, if any
 	counters []counters            // one per worker, so counting never contends
+	workers  []*worker             // set by start, under the pipeline's lock
 	latency  []latencyHist         // one per worker
 }
 
@@ -94,6 +97,10 @@ func (p *Pipeline) addStage(kind string, cfg config, ins []any) *stage {
 			panic("stream: " + kind + ": channel made by " + e.from.name + " is already consumed by " +
 				e.to.name + "; use FanOut or Broadcast to feed several stages")
 		}
+		if to := p.callerIns[in]; to != nil {
+			panic("stream: " + kind + ": channel made by the caller is already consumed by " +
+				to.name + "; use FanOut or Broadcast to feed several stages")
+		}
 		for _, prev := range ins[:i] {
 			if prev == in {
 				panic("stream: " + kind + ": the same channel is passed twice")
@@ -114,6 +121,8 @@ func (p *Pipeline) addStage(kind string, cfg config, ins []any) *stage {
 		if e := p.edges[in]; e != nil {
 			e.to = s
 			s.inputs = append(s.inputs, e)
+		} else {
+			p.callerIns[in] = s
 		}
 	}
 	s.counters = make([]counters, cfg.goroutines())
@@ -128,6 +137,10 @@ func (p *Pipeline) addStage(kind string, cfg config, ins []any) *stage {
 
 // outputs makes the n output channels of s, with the stage's capacity.
 func outputs[T any](s *stage, n int) []chan T {
+	if size := unsafe.Sizeof(*new(T)); size > 0 && uint64(s.cfg.capacity) > maxChanBytes/uint64(size) {
+		panic(fmt.Sprintf("stream: %s: a channel of %d elements of %d bytes is too large (at most %d bytes)",
+			s.kind, s.cfg.capacity, size, maxChanBytes))
+	}
 	chans := make([]chan T, n)
 	s.p.mu.Lock()
 	defer s.p.mu.Unlock()

@@ -19,14 +19,20 @@ type Pipeline struct {
 	parent     context.Context
 	stopCtx    context.Context // parent plus Stop and build-error cancellation
 	stopCancel context.CancelCauseFunc
-	group      *errgroup.Group
+	group      *errgroup.Group // owns the goroutines; errors go through fail
 	ctx        context.Context // stopCtx plus cancellation by the first stage error
+	failCancel context.CancelCauseFunc
+	firstErr   atomic.Pointer[Error] // the first stage error: what Wait returns
 
 	mu         sync.Mutex
 	stages     []*stage
-	edges      map[any]*edge // keyed by the output channel, as a <-chan T
-	waitCalled bool          // no stage may start once Wait has been called
-	observer   Observer      // for stages without WithObserver
+	edges      map[any]*edge  // keyed by the output channel, as a <-chan T
+	waitCalled bool           // no stage may start once Wait has been called
+	observer   Observer       // for stages without WithObserver
+	callerIns  map[any]*stage // the consumer of each channel the caller made
+	// observing counts, per goroutine id, the StageStarted notifications in
+	// progress on the goroutine adding a stage: an Observer must not Wait.
+	observing map[uint64]int
 
 	// interrupted records that the pipeline's cancellation cut a stage
 	// short, as opposed to every stage finishing on its own.
@@ -44,9 +50,10 @@ func New(ctx context.Context) *Pipeline {
 	if ctx == nil {
 		panic("stream: New: nil context")
 	}
-	p := &Pipeline{parent: ctx, edges: make(map[any]*edge)}
+	p := &Pipeline{parent: ctx, edges: make(map[any]*edge), callerIns: make(map[any]*stage), observing: make(map[uint64]int)}
 	p.stopCtx, p.stopCancel = context.WithCancelCause(ctx)
-	p.group, p.ctx = errgroup.WithContext(p.stopCtx)
+	p.ctx, p.failCancel = context.WithCancelCause(p.stopCtx)
+	p.group = new(errgroup.Group)
 	return p
 }
 
@@ -90,8 +97,9 @@ func (p *Pipeline) Context() context.Context {
 // context that is done when the pipeline ends. An error fn returns fails the
 // pipeline as a [*Error] named name, unless fn's context was already done; a
 // panic in fn is recovered and fails the pipeline as a [*PanicError]. fn must
-// return once its context is done. An empty name becomes "go#N"; a nil fn
-// panics.
+// return once its context is done; it must not call [Pipeline.Wait] or a
+// blocking sink, which would wait for fn itself (they panic). An empty name
+// becomes "go#N"; a nil fn panics.
 func (p *Pipeline) Go(name string, fn func(ctx context.Context) error) {
 	checkPipeline(p)
 	if fn == nil {
@@ -115,21 +123,34 @@ func (p *Pipeline) Stop() {
 // Wait blocks until every goroutine of the pipeline has exited, then returns:
 //   - the first stage error, as a [*Error], if a stage failed;
 //   - nil if every stage finished, or [Pipeline.Stop] was called first;
-//   - the parent context's error if its end cut a stage short.
+//   - the parent context's error if its end cut a stage short, or if it
+//     had ended before a stage started.
 //
 // Errors returned by stages after the pipeline was cancelled are not
 // reported; a panic always is (if it is the first error). Calling Wait again,
 // or from several goroutines, returns the same result. No stage may be added
 // after Wait has returned.
+//
+// Wait must be called from outside the pipeline: from a stage's function, a
+// [Pipeline.Go] function or an [Observer], it would wait for its own
+// goroutine to exit, so it panics instead (in a stage, the panic fails the
+// pipeline as a [*PanicError]). The blocking sinks ([Collect], [Reduce],
+// [First], [Drain]) call Wait and panic there likewise. A stage that wants
+// the pipeline to end calls [Pipeline.Stop] and returns.
 func (p *Pipeline) Wait() error {
 	checkPipeline(p)
+	p.checkOutside("Wait")
 	p.waitOnce.Do(func() {
 		// Stages start their goroutines under p.mu, after checking this
 		// flag: so every group.Go happens before group.Wait starts.
 		p.mu.Lock()
 		p.waitCalled = true
 		p.mu.Unlock()
-		err := p.group.Wait()
+		_ = p.group.Wait() // the goroutines return no error: see fail
+		var err error
+		if e := p.firstErr.Load(); e != nil {
+			err = e
+		}
 		switch {
 		case err != nil:
 		case !p.interrupted.Load():
@@ -141,6 +162,35 @@ func (p *Pipeline) Wait() error {
 		p.waitErr = err
 	})
 	return p.waitErr
+}
+
+// fail makes e the pipeline's error if it is the first, and cancels the
+// pipeline with it as the cause. Stages call it as soon as they fail, before
+// telling their observer, so that a slow observer never changes which error
+// wins.
+func (p *Pipeline) fail(e *Error) {
+	if p.firstErr.CompareAndSwap(nil, e) {
+		p.failCancel(e)
+	}
+}
+
+// checkOutside panics if the calling goroutine is one of the pipeline's
+// own, or an Observer's call on the goroutine adding a stage: op (Wait, or
+// a blocking sink) would wait for it to exit.
+func (p *Pipeline) checkOutside(op string) {
+	id := goid()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.observing[id] > 0 {
+		panic("stream: " + op + " called from an Observer: it would wait for the pipeline, whose stage waits for the Observer")
+	}
+	for _, s := range p.stages {
+		for _, w := range s.workers {
+			if w.goid.Load() == id {
+				panic("stream: " + op + " called from the goroutine of stage " + s.name + ": it would wait for itself (call Stop and return instead)")
+			}
+		}
+	}
 }
 
 func checkPipeline(p *Pipeline) {

@@ -33,7 +33,7 @@ func Merge[T any](p *Pipeline, ins []<-chan T, opts ...Option) <-chan T {
 // consumer of one output releases it, the others go on (an element the
 // released output's goroutine held is dropped and counted; elements left in
 // that output's buffer are lost with it); the stage stops when all are
-// released. The outputs close when in is closed. n < 1 panics.
+// released. The outputs close when in is closed. n < 1 or n > 65536 panics.
 func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 	checkPipeline(p)
 	checkInput(in, "FanOut")
@@ -65,7 +65,7 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 // receives the next: the slowest consumer sets the pace of all (give a
 // branch [Capacity] to absorb bursts). An output whose consumer released it
 // is skipped from then on; the stage stops when all are released. The
-// outputs close when in is closed. n < 1 panics.
+// outputs close when in is closed. n < 1 or n > 65536 panics.
 func Broadcast[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 	checkPipeline(p)
 	checkInput(in, "Broadcast")
@@ -90,7 +90,7 @@ func Broadcast[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan 
 // runs one goroutine. Elements routed to an output whose consumer released
 // it are dropped and counted in [StageStats].Dropped; the stage stops when
 // all outputs are released. The outputs close when in is closed. A panic in
-// key fails the pipeline. n < 1 or a nil key panics.
+// key fails the pipeline. n < 1, n > 65536 or a nil key panics.
 func Partition[T any, K comparable](p *Pipeline, in <-chan T, n int, key func(T) K, opts ...Option) []<-chan T {
 	checkPipeline(p)
 	checkInput(in, "Partition")
@@ -147,6 +147,7 @@ func checkN(n int, op string) {
 	if n < 1 {
 		panic("stream: " + op + ": n must be at least 1, got " + strconv.Itoa(n))
 	}
+	checkMax(n, maxWorkers, op)
 }
 
 // dropped counts a dropped element and passes it to the OnDrop function,

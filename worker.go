@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,12 +18,12 @@ import (
 func (s *stage) start(body func(w *worker) error) {
 	n := len(s.counters)
 	if n == 0 {
-		s.notify(Event{Kind: StageStarted})
+		s.notifyStarted()
 		s.finish()
 		return
 	}
 	s.live.Store(int32(n))
-	s.notify(Event{Kind: StageStarted}) // not under the lock: the observer may call Stats
+	s.notifyStarted() // not under the lock: the observer may call Stats
 	s.p.mu.Lock()
 	defer s.p.mu.Unlock()
 	if s.p.waitCalled {
@@ -35,48 +36,71 @@ func (s *stage) start(body func(w *worker) error) {
 		if s.workerDone != nil {
 			w.done = s.workerDone[i]
 		}
+		s.workers = append(s.workers, w)
 		s.p.group.Go(func() error {
+			w.goid.Store(goid())
 			defer s.workerExit()
 			defer w.flush()
-			return s.runWorker(w, body)
+			s.runWorker(w, body)
+			return nil
 		})
 	}
 }
 
-// runWorker runs body, recovering a panic, and decides whether its end is
-// reported as the stage's error.
-func (s *stage) runWorker(w *worker, body func(w *worker) error) (reported error) {
+// runWorker runs body, recovering a panic, and reports its end as the
+// stage's error when it is one: an error body returned while the stage was
+// not done, a panic, or a body that did not return at all (runtime.Goexit).
+// The error is recorded before the observer hears of it.
+func (s *stage) runWorker(w *worker, body func(w *worker) error) {
+	if s.p.ctx.Err() != nil {
+		// The pipeline ended before this stage started (its parent
+		// context was already cancelled, say): body runs, but the
+		// pipeline did not run to its end.
+		s.p.interrupted.Store(true)
+	}
+	returned := false
 	defer func() {
+		if returned {
+			return
+		}
+		// A panic, or runtime.Goexit (t.FailNow in a test), which recover
+		// cannot stop: the goroutine exits after the deferred calls, and
+		// its stage fails. panic(nil) under GODEBUG=panicnil=1 looks the
+		// same as Goexit.
 		if r := recover(); r != nil {
 			w.c.panics.Add(1)
 			pe := &PanicError{Value: r, Stack: debug.Stack()}
+			s.fail(pe)
 			s.notify(Event{Kind: StagePanicked, Err: pe})
-			reported = s.report(pe)
+			return
 		}
+		w.c.errors.Add(1)
+		s.fail(ErrGoexit)
+		s.notify(Event{Kind: ElementFailed, Err: ErrGoexit})
 	}()
 	err := body(w)
+	returned = true
 	switch {
 	case err == nil, err == errClosed, err == errFinished:
-		return nil
 	case err == errDone, s.ctx.Err() != nil:
 		// Ended by cancellation or release: not an error of this stage.
 		// Remember whether the whole pipeline was cancelled.
 		if s.p.ctx.Err() != nil {
 			s.p.interrupted.Store(true)
 		}
-		return nil
 	default:
 		w.c.errors.Add(1)
+		s.fail(err)
 		s.notify(Event{Kind: ElementFailed, Err: err})
-		return s.report(err)
 	}
 }
 
-// report makes err the stage's error, remembered for its StageStopped event.
-func (s *stage) report(err error) *Error {
-	e := &Error{Stage: s.name, Err: err}
-	s.err.CompareAndSwap(nil, e)
-	return e
+// fail makes err the stage's error if it is its first, remembered for its
+// StageStopped event, and passes the stage's first error to the pipeline,
+// whose first error Wait returns.
+func (s *stage) fail(err error) {
+	s.err.CompareAndSwap(nil, &Error{Stage: s.name, Err: err})
+	s.p.fail(s.err.Load())
 }
 
 func (s *stage) workerExit() {
@@ -96,6 +120,7 @@ type worker struct {
 	lat     *latencyHist
 	untimed uint32 // elements since the last latency sample
 	id      int
+	goid    atomic.Uint64 // of the worker's goroutine: see Pipeline.checkOutside
 	done    <-chan struct{}
 	in, out int64 // not yet published
 }

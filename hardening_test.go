@@ -1,0 +1,402 @@
+package stream_test
+
+// Regression tests of issue 11 (crashes, hangs, lost errors and miscounts),
+// one per item; the item's number is in each test's comment.
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pipewright/stream"
+)
+
+// observerPanic is what the panicking observers of these tests panic with.
+type observerPanic struct{ kind stream.EventKind }
+
+// panicOn returns an observer that panics with observerPanic (or calls
+// runtime.Goexit) on the first event of kind for stage.
+func panicOn(stage string, kind stream.EventKind, goexit bool) stream.Observer {
+	fired := false
+	var mu = make(chan struct{}, 1)
+	return stream.ObserverFunc(func(e stream.Event) {
+		if e.Stage != stage || e.Kind != kind {
+			return
+		}
+		mu <- struct{}{}
+		first := !fired
+		fired = true
+		<-mu
+		if !first {
+			return
+		}
+		if goexit {
+			runtime.Goexit()
+		}
+		panic(observerPanic{kind})
+	})
+}
+
+// requirePanicError requires that err is a *stream.Error of stage wrapping
+// a *stream.PanicError whose value is want.
+func requirePanicError(t *testing.T, err error, stage string, want any) {
+	t.Helper()
+	var se *stream.Error
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, stage, se.Stage)
+	var pe *stream.PanicError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, want, pe.Value)
+	require.NotEmpty(t, pe.Stack)
+}
+
+// Item 1: an Observer is user code; a panic in it, for any event, fails the
+// pipeline as a *PanicError of the stage and never crashes the process.
+func TestObserverPanicFailsThePipeline(t *testing.T) {
+	run := func(t *testing.T, o stream.Observer, build func(p *stream.Pipeline) error) error {
+		var err error
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(t.Context())
+			p.SetObserver(o)
+			err = build(p)
+		})
+		return err
+	}
+	sliceToTake := func(p *stream.Pipeline) error {
+		src := stream.FromSlice(p, seq(100), stream.Name("src"))
+		_, err := stream.Collect(p, stream.Take(p, src, 1))
+		return err
+	}
+	for _, kind := range []stream.EventKind{stream.StageStarted, stream.StageStopped, stream.ElementDropped} {
+		t.Run("on "+kind.String(), func(t *testing.T) {
+			err := run(t, panicOn("src", kind, false), sliceToTake)
+			requirePanicError(t, err, "src", observerPanic{kind})
+		})
+		if kind == stream.StageStarted {
+			continue // on the caller's goroutine, building: Goexit ends the caller
+		}
+		t.Run("Goexit on "+kind.String(), func(t *testing.T) {
+			err := run(t, panicOn("src", kind, true), sliceToTake)
+			var se *stream.Error
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, "src", se.Stage)
+			require.ErrorIs(t, err, stream.ErrGoexit)
+		})
+	}
+	t.Run("on StagePanicked the stage's own panic stays first", func(t *testing.T) {
+		err := run(t, panicOn("m", stream.StagePanicked, false), func(p *stream.Pipeline) error {
+			out := stream.Map(p, stream.FromSlice(p, seq(10)), func(context.Context, int) (int, error) { panic("boom") }, stream.Name("m"))
+			return stream.Drain(p, out)
+		})
+		requirePanicError(t, err, "m", "boom")
+	})
+	t.Run("on ElementFailed the stage's error stays first", func(t *testing.T) {
+		errBad := errors.New("bad")
+		err := run(t, panicOn("m", stream.ElementFailed, false), func(p *stream.Pipeline) error {
+			out := stream.Map(p, stream.FromSlice(p, seq(10)), func(context.Context, int) (int, error) { return 0, errBad }, stream.Name("m"))
+			return stream.Drain(p, out)
+		})
+		require.ErrorIs(t, err, errBad)
+	})
+}
+
+// Item 10: the error is recorded before the observer hears of it, so a slow
+// observer does not let a later error win.
+func TestSlowObserverDoesNotChangeTheFirstError(t *testing.T) {
+	errA, errB := errors.New("a"), errors.New("b")
+	synctest.Test(t, func(t *testing.T) {
+		p := stream.New(t.Context())
+		p.SetObserver(stream.ObserverFunc(func(e stream.Event) {
+			if e.Kind == stream.ElementFailed && e.Stage == "a" {
+				time.Sleep(time.Second) // a slow observer, e.g. a log shipper
+			}
+		}))
+		p.Go("a", func(context.Context) error { return errA })
+		p.Go("b", func(ctx context.Context) error {
+			select {
+			case <-time.After(10 * time.Millisecond):
+				return errB
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		require.ErrorIs(t, p.Wait(), errA)
+	})
+}
+
+// Item 4: a worker that does not return (runtime.Goexit, as t.FailNow and
+// require do) fails the pipeline instead of truncating the stream.
+func TestGoexitInAStageFailsThePipeline(t *testing.T) {
+	goexitAt := func(n int) func(context.Context, int) (int, error) {
+		return func(_ context.Context, v int) (int, error) {
+			if v == n {
+				runtime.Goexit()
+			}
+			return v, nil
+		}
+	}
+	tests := []struct {
+		name  string
+		build func(p *stream.Pipeline) error
+	}{
+		{"map", func(p *stream.Pipeline) error {
+			_, err := stream.Collect(p, stream.Map(p, stream.FromSlice(p, seq(10)), goexitAt(2), stream.Name("f")))
+			return err
+		}},
+		{"map with workers", func(p *stream.Pipeline) error {
+			_, err := stream.Collect(p, stream.Map(p, stream.FromSlice(p, seq(10)), goexitAt(2), stream.Name("f"), stream.Workers(3)))
+			return err
+		}},
+		{"ordered map", func(p *stream.Pipeline) error {
+			_, err := stream.Collect(p, stream.Map(p, stream.FromSlice(p, seq(10)), goexitAt(2), stream.Name("f"), stream.Workers(3), stream.Ordered()))
+			return err
+		}},
+		{"go stage", func(p *stream.Pipeline) error {
+			p.Go("f", func(context.Context) error { runtime.Goexit(); return nil })
+			return p.Wait()
+		}},
+		{"source", func(p *stream.Pipeline) error {
+			return stream.Drain(p, stream.FromSeq(p, func(func(int) bool) { runtime.Goexit() }, stream.Name("f")))
+		}},
+		{"reduce", func(p *stream.Pipeline) error {
+			_, err := stream.Reduce(p, stream.FromSlice(p, seq(10)), 0, func(a, v int) int {
+				if v == 3 {
+					runtime.Goexit()
+				}
+				return a + v
+			})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				err := tt.build(stream.New(t.Context()))
+				require.ErrorIs(t, err, stream.ErrGoexit)
+			})
+		})
+	}
+}
+
+// Item 4: panic(nil) under GODEBUG=panicnil=1, where recover returns nil, is
+// not taken for a normal return. The test runs itself in a subprocess with
+// that setting.
+func TestPanicNilFailsThePipeline(t *testing.T) {
+	if os.Getenv("STREAM_PANICNIL_CHILD") == "1" {
+		p := stream.New(context.Background())
+		out := stream.Map(p, stream.FromSlice(p, seq(10)), func(_ context.Context, v int) (int, error) {
+			if v == 2 {
+				panic(nil)
+			}
+			return v, nil
+		})
+		got, err := stream.Collect(p, out)
+		if !errors.Is(err, stream.ErrGoexit) {
+			t.Fatalf("Collect returned %v after %v, want ErrGoexit", err, got)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPanicNilFailsThePipeline$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "STREAM_PANICNIL_CHILD=1", "GODEBUG=panicnil=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
+// Item 5: Wait (or a blocking sink) from the pipeline's own goroutines
+// would wait for itself: it panics with a clear message instead, which fails
+// the pipeline.
+func TestWaitFromInsideThePipeline(t *testing.T) {
+	requireSelfWait := func(t *testing.T, err error, stage, op string) {
+		t.Helper()
+		var se *stream.Error
+		require.ErrorAs(t, err, &se)
+		require.Equal(t, stage, se.Stage)
+		var pe *stream.PanicError
+		require.ErrorAs(t, err, &pe)
+		msg, _ := pe.Value.(string)
+		require.True(t, strings.HasPrefix(msg, "stream: "+op+" called from"), "panic value %q", pe.Value)
+	}
+	t.Run("a Go stage calls Wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(t.Context())
+			p.Go("ctl", func(context.Context) error {
+				p.Stop()
+				return p.Wait()
+			})
+			requireSelfWait(t, p.Wait(), "ctl", "Wait")
+		})
+	})
+	t.Run("a Go stage calls Collect", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(t.Context())
+			src := stream.FromSlice(p, seq(3))
+			p.Go("ctl", func(context.Context) error {
+				_, err := stream.Collect(p, src)
+				return err
+			})
+			requireSelfWait(t, p.Wait(), "ctl", "Collect")
+		})
+	})
+	t.Run("a Map calls Wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(t.Context())
+			out := stream.Map(p, stream.FromSlice(p, seq(3)), func(context.Context, int) (int, error) { return 0, p.Wait() }, stream.Name("m"))
+			_, err := stream.Collect(p, out)
+			requireSelfWait(t, err, "m", "Wait")
+		})
+	})
+	for _, kind := range []stream.EventKind{stream.StageStarted, stream.StageStopped} {
+		t.Run("an Observer calls Wait on "+kind.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := stream.New(t.Context())
+				p.SetObserver(stream.ObserverFunc(func(e stream.Event) {
+					if e.Kind == kind && e.Stage == "src" {
+						_ = p.Wait()
+					}
+				}))
+				src := stream.FromSlice(p, seq(3), stream.Name("src"))
+				_, err := stream.Collect(p, src)
+				requireSelfWait(t, err, "src", "Wait")
+			})
+		})
+	}
+}
+
+// Item 6: Batch allocates as its batch grows, not size up front.
+func TestBatchHugeSize(t *testing.T) {
+	t.Run("math.MaxInt is a time-only batch", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(t.Context())
+			got, err := stream.Collect(p, stream.Batch(p, stream.FromSlice(p, seq(5)), math.MaxInt, 10*time.Millisecond))
+			require.NoError(t, err)
+			require.Equal(t, [][]int{seq(5)}, got)
+		})
+	})
+	t.Run("small batches of a large size stay small", func(t *testing.T) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(t.Context())
+			slow := stream.Map(p, stream.FromSlice(p, seq(64)), func(_ context.Context, v int) (int, error) {
+				time.Sleep(2 * time.Millisecond)
+				return v, nil
+			})
+			got, err := stream.Collect(p, stream.Batch(p, slow, 1<<20, time.Millisecond))
+			require.NoError(t, err)
+			require.Len(t, got, 64)
+		})
+		runtime.ReadMemStats(&after)
+		// 64 batches of 1<<20 ints up front would be 512 MiB.
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(32<<20))
+	})
+}
+
+// Item 7: Retry validates its float fields at construction.
+func TestRetryRejectsNonFiniteValues(t *testing.T) {
+	for _, r := range []stream.RetryPolicy{
+		{Multiplier: math.NaN()},
+		{Multiplier: math.Inf(1)},
+		{Jitter: math.NaN()},
+	} {
+		requireStreamPanic(t, func() { stream.Retry(r) })
+	}
+}
+
+// Item 9: workers parked by AdaptiveWorkers above the limit are not busy.
+func TestBusyUnderAdaptiveWorkers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := stream.New(t.Context())
+		in := make(chan int)
+		out := stream.Map(p, in, double, stream.AdaptiveWorkers(1, 16, time.Millisecond), stream.Name("m"))
+		done := make(chan error)
+		go func() {
+			_, err := stream.Collect(p, out)
+			done <- err
+		}()
+		synctest.Wait()
+		st := statsOf(t, p, "m")
+		require.Equal(t, 1, st.Limit)
+		require.Equal(t, 0, st.Busy, "idle input: no worker is busy")
+		close(in)
+		require.NoError(t, <-done)
+	})
+}
+
+// requireStreamPanic requires that f panics with a string that starts with
+// "stream: ".
+func requireStreamPanic(t *testing.T, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		r := recover()
+		msg, _ := r.(string)
+		require.True(t, strings.HasPrefix(msg, "stream: "), "panic value %v", r)
+	}()
+	f()
+}
+
+// Item 10: huge sizes panic at construction with a "stream: " message, not
+// a runtime error (or an out-of-memory crash) at run time.
+func TestHugeSizesPanicAtConstruction(t *testing.T) {
+	p := stream.New(t.Context())
+	defer p.Wait()
+	defer p.Stop()
+	in := make(chan int)
+	tests := map[string]func(){
+		"Workers":                      func() { stream.Workers(math.MaxInt) },
+		"Capacity":                     func() { stream.Capacity(math.MaxInt) },
+		"AdaptiveWorkers":              func() { stream.AdaptiveWorkers(1, math.MaxInt, time.Second) },
+		"Buffer":                       func() { stream.Buffer(p, in, math.MaxInt, stream.Block) },
+		"Partition":                    func() { stream.Partition(p, in, math.MaxInt, func(v int) int { return v }) },
+		"FanOut":                       func() { stream.FanOut(p, in, math.MaxInt) },
+		"Broadcast":                    func() { stream.Broadcast(p, in, math.MaxInt) },
+		"a channel of more than a GiB": func() { stream.FromSlice(p, [][1024]byte{}, stream.Capacity(1<<21)) },
+		"a buffer of more than a GiB":  func() { stream.Buffer(p, make(chan [1024]byte), 1<<21, stream.Block) },
+		"a Map output of more than GiB": func() {
+			stream.Map(p, in, func(context.Context, int) ([4096]byte, error) { return [4096]byte{}, nil }, stream.Capacity(1<<19))
+		},
+	}
+	for name, f := range tests {
+		t.Run(name, func(t *testing.T) { requireStreamPanic(t, f) })
+	}
+}
+
+// Item 10: a pipeline whose parent context is already cancelled returns its
+// error from Wait, as the package doc promises, even when no stage had an
+// element to cut short.
+func TestPrecancelledPipelineReportsTheContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	t.Run("empty FromSlice to Drain", func(t *testing.T) {
+		p := stream.New(ctx)
+		require.ErrorIs(t, stream.Drain(p, stream.FromSlice[int](p, nil)), context.Canceled)
+	})
+	t.Run("Go stage returning nil", func(t *testing.T) {
+		p := stream.New(ctx)
+		p.Go("g", func(context.Context) error { return nil })
+		require.ErrorIs(t, p.Wait(), context.Canceled)
+	})
+	t.Run("no stage", func(t *testing.T) {
+		require.NoError(t, stream.New(ctx).Wait())
+	})
+}
+
+// Item 10: a channel the caller made cannot be consumed by two stages, like
+// one the pipeline made.
+func TestCallerChannelConsumedTwice(t *testing.T) {
+	p := stream.New(t.Context())
+	in := make(chan int)
+	stream.ForEach(p, in, func(context.Context, int) error { return nil })
+	requireStreamPanic(t, func() { stream.ForEach(p, in, func(context.Context, int) error { return nil }) })
+	close(in)
+	require.NoError(t, p.Wait())
+}
