@@ -209,3 +209,20 @@ func TestLatencyBatch(t *testing.T) {
 		assert.Equal(t, 7*time.Millisecond, l.Sum)
 	})
 }
+
+// TestStatsExactForWaitingTick: a Tick source waiting for its next tick
+// has published every tick it emitted (it used to publish in batches of 64,
+// so a slow ticker showed 0 for a minute).
+func TestStatsExactForWaitingTick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := stream.New(t.Context())
+		ticks := stream.Tick(p, time.Second, stream.Name("tick"))
+		done := make(chan error, 1)
+		go func() { done <- stream.Drain(p, ticks) }()
+		time.Sleep(3*time.Second + time.Millisecond)
+		synctest.Wait()
+		assert.EqualValues(t, 3, statsOf(t, p, "tick").Out)
+		p.Stop()
+		require.NoError(t, <-done)
+	})
+}

@@ -91,6 +91,9 @@ func Tick(p *Pipeline, every time.Duration, opts ...Option) <-chan time.Time {
 		defer t.Stop()
 		last := time.Now()
 		for {
+			// Ticks are rare: publish the count before each wait, so that
+			// Stats is exact while the source waits for the next one.
+			w.flush()
 			select {
 			case now := <-t.C:
 				if missed := int64(now.Sub(last)/every) - 1; missed > 0 {

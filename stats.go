@@ -50,6 +50,14 @@ type OutputStats struct {
 // stages were added. It is safe to call at any time from any goroutine,
 // including after [Pipeline.Wait] returned; counters of a running pipeline
 // are read one by one, so a snapshot is not atomic across counters.
+//
+// Each worker publishes its element counts in batches (of up to 64), so
+// that counting costs no atomic operation per element: they are exact for a
+// stage that has finished or waits on its input or its output, and for Tick
+// between ticks. A source that waits inside its own function (Generate
+// waiting for an event, a FromSeq iterator that blocks) may hold back the
+// counts of up to 63 elements it emitted until it emits again, waits on a
+// full output, or ends.
 func (p *Pipeline) Stats() []StageStats {
 	checkPipeline(p)
 	// The lock keeps the topology still (stages and edges being added);
