@@ -1,0 +1,112 @@
+package streamnats_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pipewright/stream"
+	"github.com/pipewright/stream/streamnats"
+)
+
+// relay publishes every message of consumer c to subject, until each
+// message of the stream (n) is acknowledged.
+func relay(t *testing.T, e *env, c jetstream.Consumer, subject string, n int) {
+	t.Helper()
+	p := stream.New(testCtx(t, 30*time.Second))
+	msgs := streamnats.Source(p, c)
+	streamnats.Publish(p, msgs, e.js, subject, stream.Workers(4))
+	eventually(t, 20*time.Second, "all messages relayed and acknowledged", settledAll(t, c, n))
+	p.Stop()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Publish relays a stream to another with the IDs, and JetStream drops a
+// second relay of the same messages as duplicates.
+func TestPublish_RelaysWithIDsThatDeduplicate(t *testing.T) {
+	e := newEnv(t)
+	e.stream(t, "T")
+	out := e.stream(t, "OUT")
+	const n = 200
+	e.publish(t, "T.x", n)
+
+	relay(t, e, e.consumer(t, "T", "first", 30*time.Second), "OUT.x", n)
+	relay(t, e, e.consumer(t, "T", "again", 30*time.Second), "OUT.x", n) // as if redelivered
+
+	si, err := out.Info(testCtx(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != n {
+		t.Fatalf("OUT holds %d messages, want %d: duplicates not dropped", si.State.Msgs, n)
+	}
+	m, err := out.GetMsg(testCtx(t, 5*time.Second), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Header.Get(jetstream.MsgIDHeader); got != id(6) || string(m.Data) != "6" {
+		t.Fatalf("OUT message 7: id %q data %q, want %q and \"6\"", got, m.Data, id(6))
+	}
+}
+
+// A publish that keeps failing is retried per the Retry option, then fails
+// the pipeline, leaving the source message unacknowledged.
+func TestPublish_FailsThePipelineWhenRetriesAreExhausted(t *testing.T) {
+	e := newEnv(t)
+	e.stream(t, "T")
+	c := e.consumer(t, "T", "c", 30*time.Second)
+	e.publish(t, "T.x", 1)
+
+	p := stream.New(testCtx(t, 30*time.Second))
+	var retries atomic.Int64
+	p.SetObserver(stream.ObserverFunc(func(ev stream.Event) {
+		if ev.Kind == stream.ElementRetried {
+			retries.Add(1)
+		}
+	}))
+	msgs := streamnats.Source(p, c)
+	streamnats.Publish(p, msgs, e.js, "NOWHERE.x", stream.Retry(stream.RetryPolicy{Attempts: 3, Initial: time.Millisecond}))
+	err := p.Wait()
+	if !errors.Is(err, jetstream.ErrNoStreamResponse) {
+		t.Fatalf("Wait = %v, want %v", err, jetstream.ErrNoStreamResponse)
+	}
+	if retries.Load() != 2 {
+		t.Fatalf("%d retries, want 2", retries.Load())
+	}
+	if ci := info(t, c); ci.NumAckPending != 1 || ci.AckFloor.Stream != 0 {
+		t.Fatalf("ack pending %d, ack floor %d: want the message unacknowledged", ci.NumAckPending, ci.AckFloor.Stream)
+	}
+}
+
+// Elements not read from a stream publish too; one without an ID fails the
+// pipeline at once, without retries.
+func TestPublish_AMessageWithoutIDFailsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	out := e.stream(t, "OUT")
+	p := stream.New(testCtx(t, 30*time.Second))
+	var retries atomic.Int64
+	p.SetObserver(stream.ObserverFunc(func(ev stream.Event) {
+		if ev.Kind == stream.ElementRetried {
+			retries.Add(1)
+		}
+	}))
+	in := stream.FromSlice(p, []streamnats.Msg[streamnats.Message]{
+		{Value: streamnats.Message{ID: "a", Data: []byte("1")}},
+		{Value: streamnats.Message{Data: []byte("2")}},
+	})
+	streamnats.Publish(p, in, e.js, "OUT.x")
+	if err := p.Wait(); !errors.Is(err, streamnats.ErrNoID) {
+		t.Fatalf("Wait = %v, want %v", err, streamnats.ErrNoID)
+	}
+	if retries.Load() != 0 {
+		t.Fatalf("%d retries of a message without ID", retries.Load())
+	}
+	if si, _ := out.Info(context.Background()); si.State.Msgs != 1 {
+		t.Fatalf("OUT holds %d messages, want 1", si.State.Msgs)
+	}
+}

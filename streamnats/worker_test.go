@@ -1,0 +1,235 @@
+package streamnats_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The tests of this file run examples/worker as real processes against one
+// embedded server, as an outside user would: go build once, then exec.
+// Set STREAMNATS_FULL=1 for the full-size runs (20,000 messages, and the
+// throughput of 1, 2 and 4 workers); CI runs smaller ones.
+
+func full() bool { return os.Getenv("STREAMNATS_FULL") != "" }
+
+var worker struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// workerBinary builds examples/worker once per test binary.
+func workerBinary(t testing.TB) string {
+	t.Helper()
+	worker.once.Do(func() {
+		worker.dir, worker.err = os.MkdirTemp("", "streamnats-worker")
+		if worker.err != nil {
+			return
+		}
+		worker.bin = filepath.Join(worker.dir, "worker")
+		out, err := exec.Command("go", "build", "-o", worker.bin, "./examples/worker").CombinedOutput()
+		if err != nil {
+			worker.err = fmt.Errorf("go build ./examples/worker: %v\n%s", err, out)
+		}
+	})
+	if worker.err != nil {
+		t.Fatal(worker.err)
+	}
+	return worker.bin
+}
+
+func removeWorkerBinary() {
+	if worker.dir != "" {
+		os.RemoveAll(worker.dir)
+	}
+}
+
+// tally counts the IDs the workers wrote.
+type tally struct {
+	mu    sync.Mutex
+	seen  map[string]int
+	lines int
+	first time.Time // when the first ID arrived
+}
+
+func newTally() *tally { return &tally{seen: map[string]int{}} }
+
+func (tl *tally) add(id string) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if tl.lines == 0 {
+		tl.first = time.Now()
+	}
+	tl.seen[id]++
+	tl.lines++
+}
+
+func (tl *tally) counts() (distinct, lines int) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return len(tl.seen), tl.lines
+}
+
+// proc is one running worker process.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	mu     sync.Mutex
+	lines  int
+	read   chan struct{} // closed when its stdout is read to the end
+	exited chan error    // the result of cmd.Wait, once
+}
+
+func (w *proc) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lines
+}
+
+// startWorker starts a worker process bound to consumer of streamName,
+// its IDs counted in tl. It is killed at the end of the test if still
+// running.
+func startWorker(t *testing.T, e *env, streamName, consumer string, tl *tally) *proc {
+	t.Helper()
+	w := &proc{
+		cmd:    exec.Command(workerBinary(t), "-url", e.srv.ClientURL(), "-stream", streamName, "-consumer", consumer),
+		read:   make(chan struct{}),
+		exited: make(chan error, 1),
+	}
+	w.cmd.Stderr = &w.stderr
+	stdout, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(w.read)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			tl.add(sc.Text())
+			w.mu.Lock()
+			w.lines++
+			w.mu.Unlock()
+		}
+	}()
+	go func() {
+		<-w.read // Wait closes stdout: read it all first
+		w.exited <- w.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		w.cmd.Process.Kill()
+		<-w.read
+	})
+	return w
+}
+
+// stop sends sig and waits for the process to exit, returning its result.
+func (w *proc) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	if err := w.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-w.exited:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("worker did not exit within 30s of %v; stderr:\n%s", sig, w.stderr.String())
+		return nil
+	}
+}
+
+// Crash, nothing lost: two workers share the consumer, one is killed with
+// SIGKILL mid-stream, a third starts; every message is processed at least
+// once and acknowledged, and the others drain and exit 0 on SIGTERM.
+func TestWorkers_SIGKILLMidStreamLosesNothing(t *testing.T) {
+	n := 2000
+	if full() {
+		n = 20000
+	}
+	e := newEnv(t)
+	e.stream(t, "JOBS")
+	c := e.consumer(t, "JOBS", "workers", 2*time.Second)
+	e.publish(t, "JOBS.x", n)
+
+	tl := newTally()
+	a := startWorker(t, e, "JOBS", "workers", tl)
+	b := startWorker(t, e, "JOBS", "workers", tl)
+	eventually(t, 60*time.Second, "worker A processed a tenth", func() bool { return a.count() >= n/10 })
+	if err := a.stop(t, syscall.SIGKILL); err == nil {
+		t.Fatal("worker A exited cleanly: want it killed")
+	}
+	atKill, _ := tl.counts()
+	if atKill >= n {
+		t.Fatalf("every message was processed before the kill: not mid-stream")
+	}
+	killedAt := time.Now()
+	c3 := startWorker(t, e, "JOBS", "workers", tl)
+	eventually(t, 120*time.Second, "every message processed and acknowledged", func() bool {
+		distinct, _ := tl.counts()
+		return distinct == n && settledAll(t, c, n)()
+	})
+	recovered := time.Since(killedAt)
+	for _, w := range []*proc{b, c3} {
+		if err := w.stop(t, syscall.SIGTERM); err != nil {
+			t.Fatalf("worker after SIGTERM: %v; stderr:\n%s", err, w.stderr.String())
+		}
+	}
+	if ci := info(t, c); ci.NumAckPending != 0 || ci.NumPending != 0 {
+		t.Fatalf("after the drain: %d pending acknowledgement, %d pending", ci.NumAckPending, ci.NumPending)
+	}
+	distinct, lines := tl.counts()
+	t.Logf("crash: %d messages; A (killed) wrote %d IDs, B %d, C %d; %d distinct when A was killed; "+
+		"all %d processed and acknowledged %v after the kill (AckWait 2s); duplicates %d",
+		n, a.count(), b.count(), c3.count(), atKill, distinct, recovered.Round(time.Millisecond), lines-distinct)
+}
+
+// Throughput of 1, 2 and 4 worker processes on one consumer each.
+func TestWorkers_Throughput(t *testing.T) {
+	if !full() {
+		t.Skip("set STREAMNATS_FULL=1 to measure the throughput of worker processes")
+	}
+	const n = 20000
+	e := newEnv(t)
+	e.stream(t, "JOBS")
+	e.publish(t, "JOBS.x", n)
+	for _, k := range []int{1, 2, 4} {
+		name := fmt.Sprintf("tp%d", k)
+		c := e.consumer(t, "JOBS", name, 30*time.Second, func(cc *jetstream.ConsumerConfig) { cc.MaxAckPending = 4096 })
+		tl := newTally()
+		start := time.Now()
+		var ws []*proc
+		for range k {
+			ws = append(ws, startWorker(t, e, "JOBS", name, tl))
+		}
+		eventually(t, 120*time.Second, "every message acknowledged", settledAll(t, c, n))
+		end := time.Now()
+		for _, w := range ws {
+			if err := w.stop(t, syscall.SIGTERM); err != nil {
+				t.Fatalf("worker after SIGTERM: %v", err)
+			}
+		}
+		distinct, lines := tl.counts()
+		if distinct != n {
+			t.Fatalf("%d workers: %d distinct IDs, want %d", k, distinct, n)
+		}
+		tl.mu.Lock()
+		first := tl.first
+		tl.mu.Unlock()
+		t.Logf("throughput: %d worker(s): %d messages in %v from the first ID (%v from exec): %.0f msgs/s; duplicates %d",
+			k, n, end.Sub(first).Round(time.Millisecond), end.Sub(start).Round(time.Millisecond),
+			float64(n)/end.Sub(first).Seconds(), lines-distinct)
+	}
+}
