@@ -55,9 +55,9 @@
 //
 // # Backpressure
 //
-// Messages in flight are bounded: the client holds at most [PullMax]
-// messages the pipeline has not taken, and asks the server for more only as
-// the pipeline takes them; within the pipeline, the stages' channel
+// Messages in flight are bounded: the source pulls batches of at most
+// [PullMax] messages, and asks for the next only once the pipeline has taken
+// the last; within the pipeline, the stages' channel
 // capacities bound the rest. A slow pipeline therefore slows the server's
 // deliveries, never fills memory. Across all processes bound to a consumer,
 // its MaxAckPending bounds the messages delivered but not yet acknowledged.
@@ -68,9 +68,11 @@
 // discards the elements in flight and leaves their messages
 // unacknowledged: the server redelivers them, to this process or another,
 // once AckWait expires. [DrainOn] ends a pipeline gracefully instead: the
-// source stops asking for messages, emits those the client already holds,
-// and closes its output, so every message received is finished with and
-// stream.Pipeline.Wait returns nil.
+// source asks for no more messages, emits those of its pull request in
+// progress (a request lasts at most a second, and is read to its end, so
+// that no message the server sent for it is missed), and closes its output;
+// every message received is finished with and stream.Pipeline.Wait
+// returns nil.
 //
 // # Scale-out
 //

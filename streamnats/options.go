@@ -59,12 +59,11 @@ func newSourceConfig(opts []Option) sourceConfig {
 	return c
 }
 
-// PullMax sets how many messages the source asks the server for ahead of
-// the pipeline (JetStream's PullMaxMessages): at most n messages wait in
-// the client for the pipeline to take them, and the source asks for more
-// only as the pipeline takes them, so a slow pipeline slows the server's
-// deliveries instead of filling memory. The default is [DefaultPullMax].
-// n < 1 panics.
+// PullMax sets the batch size of the source's pull requests: at most n
+// messages wait in the client for the pipeline to take them, and the source
+// asks for the next batch only once the pipeline has taken the last, so a
+// slow pipeline slows the server's deliveries instead of filling memory. The
+// default is [DefaultPullMax]. n < 1 panics.
 func PullMax(n int) Option {
 	if n < 1 {
 		panic("streamnats: PullMax: n must be at least 1")
@@ -106,8 +105,9 @@ func DeadLetter(js jetstream.JetStream, subject string) Option {
 	return optionFunc(func(c *sourceConfig) { c.js, c.deadLetter = js, subject })
 }
 
-// DrainOn makes the source drain once ctx is done: it stops asking for
-// messages, emits those the client already holds, and closes its output,
+// DrainOn makes the source drain once ctx is done: it asks for no more
+// messages, emits those of the pull request in progress (which ends within
+// a second), and closes its output,
 // so the pipeline finishes every message it received and ends without
 // error (see "Stopping" in the package doc). A nil ctx panics.
 func DrainOn(ctx context.Context) Option {
