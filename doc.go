@@ -113,6 +113,18 @@
 // [SlogObserver]) hears about starts, stops, failures, retries, drops and
 // panics. [Pipeline.Graph] draws the topology as a Mermaid flowchart.
 //
+// # Reading input
+//
+// [Lines], [JSONLines] and [CSVRecords] turn an [io.Reader] into a stream
+// of lines, decoded JSON values or CSV records, with a buffer bounded by
+// [MaxLineLength]: a longer line fails the pipeline with [ErrLineTooLong],
+// never exhausts memory. The reader stays the caller's: these sources never
+// close it, and the caller keeps it open until the pipeline has ended. A
+// source notices that it should stop only between reads, except on a reader
+// with a SetReadDeadline method (a net.Conn), whose blocked Read it
+// interrupts; close any other reader that can block for long when the
+// pipeline's context is done.
+//
 // # Concurrency
 //
 // A stage with [Workers](n) calls its function from n goroutines at once:

@@ -35,6 +35,7 @@ type config struct {
 	adaptive *adaptive
 	observer Observer
 	window   windowOptions // WindowReduce's EventTime, MaxPanes and Idle
+	maxLine  int           // MaxLineLength; 0 for the default
 	set      uses          // which options were given, to reject those that do not apply
 }
 
@@ -48,6 +49,7 @@ const (
 	usesDrop                      // OnDrop
 	usesCapacity                  // Capacity
 	usesWindow                    // EventTime, MaxPanes, Idle
+	usesMaxLine                   // MaxLineLength
 )
 
 var optionNames = []struct {
@@ -60,6 +62,7 @@ var optionNames = []struct {
 	{usesDrop, "OnDrop"},
 	{usesCapacity, "Capacity"},
 	{usesWindow, "EventTime, MaxPanes and Idle"},
+	{usesMaxLine, "MaxLineLength"},
 }
 
 func newConfig(opts []Option) config {
