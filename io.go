@@ -152,24 +152,14 @@ func readerSource[T any](p *Pipeline, kind string, r io.Reader, opts []Option, g
 	if maxLine == 0 {
 		maxLine = DefaultMaxLineLength
 	}
-	s := p.addStage(kind, cfg, nil)
-	out := output[T](s)
-	s.start(func(w *worker) error {
-		send := emitter(w, out)
+	return sourceStage(p, kind, cfg, func(ctx context.Context, _ *worker, emit func(T) error) error {
 		if d, ok := r.(interface{ SetReadDeadline(time.Time) error }); ok {
 			// End a blocked Read as soon as the stage is done.
-			stop := context.AfterFunc(s.ctx, func() { _ = d.SetReadDeadline(time.Unix(1, 0)) })
+			stop := context.AfterFunc(ctx, func() { _ = d.SetReadDeadline(time.Unix(1, 0)) })
 			defer stop()
 		}
-		emit := func(v T) error {
-			if isDone(w.done) {
-				return s.ctx.Err()
-			}
-			return send(v)
-		}
-		return gen(s.ctx, maxLine, emit)
+		return gen(ctx, maxLine, emit)
 	})
-	return out
 }
 
 func checkReader(r io.Reader, op string) {

@@ -113,7 +113,13 @@ func Tick(p *Pipeline, every time.Duration, opts ...Option) <-chan time.Time {
 // source adds a stage without inputs that runs gen once.
 func source[T any](p *Pipeline, kind string, opts []Option, gen func(ctx context.Context, w *worker, emit func(T) error) error) <-chan T {
 	checkPipeline(p)
-	s := p.addStage(kind, stageConfig(kind, opts, usesCapacity), nil)
+	return sourceStage(p, kind, stageConfig(kind, opts, usesCapacity), gen)
+}
+
+// sourceStage adds a stage without inputs, configured by cfg, that runs gen
+// once.
+func sourceStage[T any](p *Pipeline, kind string, cfg config, gen func(ctx context.Context, w *worker, emit func(T) error) error) <-chan T {
+	s := p.addStage(kind, cfg, nil)
 	out := output[T](s)
 	s.start(func(w *worker) error {
 		send := emitter(w, out)
