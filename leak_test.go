@@ -7,7 +7,9 @@ import (
 )
 
 // TestMain fails the package's tests if any goroutine outlives them
-// (pitfall P22: leaks caught in CI, not in production).
+// (pitfall P22: leaks caught in CI, not in production), and runs them under
+// the watchdog (watchdog_test.go), so a hang fails within a minute with
+// every goroutine's stack.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(watchedM{m})
 }

@@ -74,6 +74,7 @@ func TestRandomPipelines(t *testing.T) {
 				t.Parallel()
 				failed := 0
 				for i := s; i < runs; i += shards {
+					kickWatchdog() // a hang is in one seed: each gets the whole limit
 					msg := runRandomSeed(first+uint64(i), t, &tally)
 					if msg == "" {
 						continue

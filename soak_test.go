@@ -35,6 +35,7 @@ func TestSoak(t *testing.T) {
 		}
 		duration = d
 	}
+	allowLonger(t, duration+time.Minute)
 	const heapSlack = 8 << 20
 
 	baseGoroutines := runtime.NumGoroutine()
