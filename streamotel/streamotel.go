@@ -219,7 +219,7 @@ func (pr *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) 
 			StartTime:    pr.start,
 			Time:         now,
 			Count:        uint64(s.Latency.Samples),
-			Bounds:       pr.bounds,
+			Bounds:       append([]float64(nil), pr.bounds...), // the data is the caller's
 			BucketCounts: counts,
 			Sum:          s.Latency.Sum.Seconds(),
 		}
