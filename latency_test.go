@@ -226,3 +226,57 @@ func TestStatsExactForWaitingTick(t *testing.T) {
 		require.NoError(t, <-done)
 	})
 }
+
+// TestLatencyZipWindowValues: Zip, WindowReduce and Values report latency
+// (issue 17 bug 2's rule, for the operators added since): a pair from the
+// receipt of its first element to its hand-off, a pane from its opening to
+// its hand-off, Values the loop body's time.
+func TestLatencyZipWindowValues(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := stream.New(t.Context())
+		// b's elements come 4ms after a's
+		slowB := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+			for i := range 3 {
+				time.Sleep(4 * time.Millisecond)
+				if err := emit(i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		pairs := stream.Zip(p, stream.FromSlice(p, seq(3)), slowB, stream.Name("zip"))
+		require.NoError(t, stream.Drain(p, pairs))
+		z := statsOf(t, p, "zip").Latency
+		require.EqualValues(t, 1, z.Samples, "the first pair")
+		assert.Equal(t, 4*time.Millisecond, z.Sum)
+
+		// one element, 12ms into the bubble (whose clock starts on a round
+		// second), in a tumbling window of 10ms: its pane [10ms, 20ms)
+		// closes 8ms after the element opened it
+		p = stream.New(t.Context())
+		in := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+			if err := emit(1); err != nil {
+				return err
+			}
+			time.Sleep(time.Hour)
+			return nil
+		})
+		panes := stream.WindowReduce(p, in, stream.Tumbling(10*time.Millisecond),
+			func(int) int { return 0 }, 0, func(a, v int) int { return a + v }, stream.Name("w"))
+		_, err := stream.First(p, panes)
+		require.NoError(t, err)
+		require.NoError(t, p.Wait())
+		w := statsOf(t, p, "w").Latency
+		require.EqualValues(t, 1, w.Samples)
+		assert.Equal(t, 8*time.Millisecond, w.Sum)
+
+		p = stream.New(t.Context())
+		for range stream.Values(p, stream.FromSlice(p, seq(65))) {
+			time.Sleep(3 * time.Millisecond)
+		}
+		v := statsOf(t, p, "values#2").Latency
+		require.EqualValues(t, 2, v.Samples, "elements 0 and 64")
+		assert.Equal(t, 6*time.Millisecond, v.Sum)
+		bounds(t, "Values P50", v.P50, 3*time.Millisecond)
+	})
+}

@@ -294,6 +294,11 @@ func (w *worker) timed(start time.Time) {
 //   - Batch: from the arrival of a batch's first element to the end of the
 //     batch's hand-off, the longest any element of it waited; Samples
 //     counts batches;
+//   - WindowReduce: likewise from a pane's opening (its first element's
+//     arrival) to the end of its hand-off; Samples counts panes;
+//   - Zip: from the receipt of a pair's first element to the end of the
+//     pair's hand-off, the wait for its second included;
+//   - Values: the loop body's time on an element;
 //   - [Pipeline.Go] handles no elements and reports no latency.
 //
 // Durations are kept in buckets whose bounds are at most 12.5% above any

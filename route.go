@@ -77,6 +77,13 @@ func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan P
 			if err != nil {
 				return err
 			}
+			// A pair's latency: from the receipt of its first element to
+			// its hand-off, the wait for the second included.
+			var start time.Time
+			timing := w.sampling()
+			if timing {
+				start = time.Now()
+			}
 			y, err := take(w, b, closesB, (<-chan time.Time)(nil))
 			if err != nil {
 				if err == errClosed {
@@ -87,6 +94,9 @@ func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan P
 			w.received()
 			if err := send(w, out, Pair[A, B]{x, y}, w.done); err != nil {
 				return err
+			}
+			if timing {
+				w.timed(start)
 			}
 		}
 	})

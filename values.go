@@ -57,14 +57,23 @@ func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
 		// The loop's own worker: it counts in the stage's counters (they
 		// are atomic) and watches the stage's context, so a cancelled
 		// pipeline ends the loop.
-		w := &worker{s: s, c: &s.counters[0], lat: &s.latency[0], done: s.ctx.Done()}
+		w := &worker{s: s, c: &s.counters[0], lat: &s.latency[0], done: s.ctx.Done(), untimed: latencySample - 1}
 		for {
 			v, err := take(w, in, false, (<-chan time.Time)(nil))
 			if err != nil {
 				break
 			}
 			w.received()
-			if !yield(v, nil) {
+			// An element's latency is the loop body's time on it.
+			var more bool
+			if w.sampling() {
+				start := time.Now()
+				more = yield(v, nil)
+				w.timed(start)
+			} else {
+				more = yield(v, nil)
+			}
+			if !more {
 				w.flush()
 				end()
 				_ = p.Wait()

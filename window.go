@@ -246,6 +246,8 @@ type pane[K comparable, A any] struct {
 	seq        uint64      // opening order, to break ties
 	at         int         // index in the heap
 	next       *pane[K, A] // the key's next session, or the next free pane
+	timed      bool        // a latency sample: opened is when it opened
+	opened     time.Time
 }
 
 // runProcessing is the stage's loop in processing time: an element's time
@@ -454,6 +456,9 @@ func (ws *windows[T, K, A]) open(k K, start, end int64) (*pane[K, A], error) {
 	}
 	ws.seq++
 	*pn = pane[K, A]{key: k, start: start, end: end, acc: ws.init, seq: ws.seq}
+	if pn.timed = ws.w.sampling(); pn.timed {
+		pn.opened = time.Now()
+	}
 	ws.push(pn)
 	return pn, nil
 }
@@ -504,9 +509,16 @@ func (ws *windows[T, K, A]) emit(pn *pane[K, A], early bool) error {
 		Key: pn.key, Start: time.Unix(0, pn.start).UTC(), End: time.Unix(0, pn.end).UTC(),
 		Value: pn.acc, Count: pn.count, Early: early,
 	}
+	timed, opened := pn.timed, pn.opened
 	*pn = pane[K, A]{next: ws.free} // drop the references it held
 	ws.free = pn
-	return send(ws.w, ws.out, out, ws.w.done)
+	if err := send(ws.w, ws.out, out, ws.w.done); err != nil {
+		return err
+	}
+	if timed {
+		ws.w.timed(opened) // a pane's latency: from its opening to its hand-off
+	}
+	return nil
 }
 
 // The heap of open panes: the one that closes first on top.
