@@ -197,6 +197,8 @@ func (rr *randomRun) build() func() error {
 		case x < 86:
 			pool = slices.Delete(pool, i, i+1)
 			rr.separate(s)
+		case x < 91:
+			pool[i] = rr.streamPoolOp(s)
 		default:
 			pool = append(pool, rr.source())
 		}
@@ -709,8 +711,10 @@ func (rr *randomRun) genEW(depth int) ewOp {
 		return rr.splitOp(depth, 0)
 	case x < 94:
 		return rr.splitOp(depth, 1+uint32(rr.r.IntN(8)))
-	default:
+	case x < 97 || depth >= 2:
 		return rr.broadcastOp(depth)
+	default:
+		return rr.streamEW()
 	}
 }
 
@@ -978,6 +982,9 @@ type sinkLog struct {
 	ordered bool // arrival order is the stream's order (one reader)
 	first   bool // First: one element at most
 	drain   bool // Drain: nothing observed
+	partial bool // Any, All, Values with break: a prefix observed
+	counted bool // Count: n is the count
+	n       int
 	mu      sync.Mutex
 	obs     []rel
 }
@@ -1058,7 +1065,7 @@ func (rr *randomRun) sink(s rstream, g *branchGroup) {
 // an ordinary sink.
 func (rr *randomRun) mainSink(s rstream) func() error {
 	log := &sinkLog{model: s.model, ordered: true}
-	kind := []string{"none", "collect", "reduce", "first", "drain"}[rr.r.IntN(5)]
+	kind := []string{"none", "collect", "reduce", "first", "drain", "count", "any", "all", "values"}[rr.r.IntN(9)]
 	if kind == "none" {
 		rr.sink(s, nil)
 		return func() error { return nil }
@@ -1093,9 +1100,11 @@ func (rr *randomRun) mainSink(s rstream) func() error {
 			}
 			return err
 		}
-	default:
+	case "drain":
 		log.drain = true
 		return func() error { return stream.Drain(rr.p, s.ch) }
+	default:
+		return rr.streamSink(s, log, kind)
 	}
 }
 
