@@ -244,6 +244,16 @@ func TestWindowEventTime(t *testing.T) {
 			},
 			late: []int{8},
 		},
+		{
+			name:     "session in event time: exactly gap after the last starts a new one",
+			w:        stream.Session(10 * s),
+			lateness: time.Minute, // the first session is still open
+			evs:      []ev{{"a", 1, 0}, {"a", 2, 10 * s}, {"a", 4, 19 * s}},
+			want: []gotPane{
+				{"a", 0, 10 * s, 1, 1, false, 0},
+				{"a", 10 * s, 29 * s, 6, 2, false, 0},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,159 @@
+package stream_test
+
+import (
+	"context"
+	"runtime"
+	"runtime/metrics"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pipewright/stream"
+)
+
+// WindowReduce against the map-of-aggregates loop one writes by hand, in
+// the same run: 1,000 keys, event time one microsecond per element,
+// Tumbling(100ms) windows (so 100 elements per pane, and the windows roll
+// every 100,000 elements), a count as the aggregate. Both read from a
+// source goroutine and send their panes to a reader goroutine.
+//
+//	go test -run '^$' -bench 'WindowReduce' -count 6 .
+
+const (
+	benchKeys   = 1000
+	benchWindow = 100 * time.Millisecond
+)
+
+func benchTime(i int) time.Time { return time.Unix(0, int64(i)*int64(time.Microsecond)) }
+
+func BenchmarkWindowReduce(b *testing.B) {
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		done := make(chan struct{})
+		defer close(done)
+		in := handSource(b.N, done, sendFast[int])
+		panes := handWindows(in, done)
+		n := 0
+		for range panes {
+			n++
+		}
+		b.ReportMetric(float64(n), "panes")
+	})
+	b.Run("stream", func(b *testing.B) {
+		b.ReportAllocs()
+		p := stream.New(context.Background())
+		panes := stream.WindowReduce(p, stream.Generate(p, countTo(b.N)), stream.Tumbling(benchWindow),
+			func(i int) int { return i % benchKeys }, 0, func(n int, _ int) int { return n + 1 },
+			stream.EventTime(benchTime, 0))
+		n, err := stream.Count(p, panes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(n), "panes")
+	})
+}
+
+// handWindows is the hand-written keyed tumbling window in event time: a
+// map from (key, window start) to the count, a watermark, and a sweep of
+// the map when the watermark passes the earliest open end.
+func handWindows(in <-chan int, done <-chan struct{}) <-chan stream.Pane[int, int] {
+	type winKey struct {
+		key   int
+		start int64
+	}
+	type agg struct {
+		n int
+	}
+	out := make(chan stream.Pane[int, int], benchCap)
+	go func() {
+		defer close(out)
+		size := int64(benchWindow)
+		open := map[winKey]*agg{}
+		var free []*agg
+		mark, nextEnd := int64(-1<<63), int64(1<<63-1)
+		emit := func(k winKey, a *agg) bool {
+			pn := stream.Pane[int, int]{Key: k.key, Start: time.Unix(0, k.start).UTC(), End: time.Unix(0, k.start+size).UTC(), Value: a.n, Count: a.n}
+			delete(open, k)
+			free = append(free, a)
+			return sendFast(out, pn, done)
+		}
+		for i := range in {
+			t := benchTime(i).UnixNano()
+			mark = max(mark, t)
+			if mark >= nextEnd {
+				nextEnd = 1<<63 - 1
+				for k, a := range open {
+					if k.start+size <= mark {
+						if !emit(k, a) {
+							return
+						}
+					} else {
+						nextEnd = min(nextEnd, k.start+size)
+					}
+				}
+			}
+			start := t - t%size
+			k := winKey{i % benchKeys, start}
+			a := open[k]
+			if a == nil {
+				if n := len(free); n > 0 {
+					a, free = free[n-1], free[:n-1]
+					*a = agg{}
+				} else {
+					a = new(agg)
+				}
+				open[k] = a
+				nextEnd = min(nextEnd, start+size)
+			}
+			a.n++
+		}
+		for k, a := range open {
+			if !emit(k, a) {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// TestWindowMemoryFlat: 10,000,000 elements over 1,000 keys through
+// WindowReduce(Tumbling) keep the peak heap within a few MB of the
+// 100,000-element run. The heap is sampled with runtime/metrics every
+// 10,000 elements. Skipped with -short and under the race detector.
+func TestWindowMemoryFlat(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("10 million elements: not with -short or -race")
+	}
+	small := windowPeakHeap(t, 100_000)
+	big := windowPeakHeap(t, 10_000_000)
+	t.Logf("peak heap: %.2f MB at 100,000 elements, %.2f MB at 10,000,000", float64(small)/(1<<20), float64(big)/(1<<20))
+	require.Less(t, big, small+4<<20, "the peak heap grows with the stream's length")
+}
+
+func windowPeakHeap(t *testing.T, n int) uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak uint64
+	p := stream.New(context.Background())
+	src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+		for i := range n {
+			if i%10_000 == 0 {
+				metrics.Read(sample)
+				peak = max(peak, sample[0].Value.Uint64())
+			}
+			if err := emit(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	panes := stream.WindowReduce(p, src, stream.Tumbling(benchWindow),
+		func(i int) int { return i % benchKeys }, 0, func(n int, _ int) int { return n + 1 },
+		stream.EventTime(benchTime, 10*time.Millisecond))
+	count, err := stream.Count(p, panes)
+	require.NoError(t, err)
+	windows := (n + 99_999) / 100_000
+	require.Equal(t, windows*benchKeys, count, "one pane per key and window")
+	return peak
+}
