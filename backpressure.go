@@ -42,11 +42,14 @@ func (o Overflow) String() string {
 	return "Overflow(" + strconv.Itoa(int(o)) + ")"
 }
 
-// OnDrop calls fn with every element a stage drops: a [Buffer] by its
-// overflow policy, a [Partition] or [FanOut] for an output whose consumer
-// released it. fn runs in the stage's goroutine and should be quick. T must
-// be the stage's element type: a mismatch panics when the stage is built. A
-// nil fn panics.
+// OnDrop calls fn with every element a stage drops (see "Drops" in the
+// package doc): a [Buffer] by its overflow policy, a [Partition], [Split]
+// or [FanOut] for an output whose consumer released it, a window for a
+// late element. Calls never overlap, but may come from another stage's
+// goroutine (the consumer that released an output drains it); fn should be
+// quick. A panic in fn fails the pipeline like one in the stage's
+// function. T must be the stage's element type: a mismatch panics when the
+// stage is built. A nil fn panics.
 func OnDrop[T any](fn func(T)) Option {
 	if fn == nil {
 		panic("stream: OnDrop: nil function")

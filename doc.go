@@ -70,7 +70,8 @@
 // soon as its own context is done. Once a stage's context is done it calls
 // its function on no new element, even one already queued in its input;
 // calls in flight see the done context and should return. Elements in flight
-// when a pipeline is cancelled are discarded.
+// when a pipeline is cancelled are discarded (not counted as drops: see
+// "Drops").
 //
 // [Pipeline.Wait] returns nil when every stage finished, or when
 // [Pipeline.Stop] was called first; the first stage error otherwise; and the
@@ -91,9 +92,24 @@
 // A slow stage slows the stages before it: they block on their full
 // outputs, never buffer without bound. [Buffer] makes the policy explicit
 // where blocking is not wanted — drop the newest or the oldest element, or
-// fail with [ErrOverflow] — and [Throttle] caps a rate. Every element
-// dropped anywhere is counted in [StageStats].Dropped and reported to
-// [OnDrop] and the [Observer].
+// fail with [ErrOverflow] — and [Throttle] caps a rate.
+//
+// # Drops
+//
+// A drop is an element a running stage discards by one of its rules while
+// the pipeline goes on: a [Buffer]'s overflow policy, ticks [Tick] missed,
+// a window's late element, [Zip]'s element without a partner, and the
+// elements bound for, or left in, an output whose consumer released it
+// while another output of the stage was still read ([Partition], [Split],
+// [FanOut], [Broadcast]). Every drop is counted once in
+// [StageStats].Dropped, passed to [OnDrop] if the stage has it, and
+// reported to the [Observer] as ElementDropped: the three always agree.
+//
+// Elements discarded because the pipeline ended (Stop, an error, the
+// parent context's end), or because nobody wants a stage's output any more
+// (every output released: [Take] or [First] downstream), are not drops:
+// they are not counted anywhere, like the values an iterator never yields
+// after its loop breaks.
 //
 // # Resilience
 //

@@ -32,7 +32,7 @@ func recv[T any](w *worker, in <-chan T, closes bool) (T, error) {
 // directly for the channels inside a stage. It tries a non-blocking receive
 // first. In a stage that calls a user function it never hands out an
 // element once the worker is done, even one that was already queued
-// (pitfall P21); such an element is counted as dropped. Stages that only
+// (pitfall P21); such an element is discarded. Stages that only
 // move elements (sinks, Merge, Buffer, …) skip that check, which costs as
 // much as a receive: forwarding an element already queued is harmless, and
 // the next stage that calls a function drops it. A non-nil timeout makes it return errTimeout when timeout
@@ -78,7 +78,8 @@ func take[T any](w *worker, ch <-chan T, closes bool, timeout <-chan time.Time) 
 		return v, errClosed
 	}
 	if w.s.callsUser && isDone(w.done) {
-		w.drop(1) // received, but the stage is done: never started
+		// Received, but the stage is done: discarded, not dropped (see
+		// "Drops" in the package doc).
 		var zero T
 		return zero, errDone
 	}
@@ -113,22 +114,5 @@ func put[T any](w *worker, ch chan<- T, v T, done <-chan struct{}) error {
 		return nil
 	case <-done:
 		return errDone
-	}
-}
-
-// drain receives whatever is buffered in ch, which may be closed, without
-// blocking and returns how many elements it discarded.
-func drain[T any](ch chan T) int {
-	n := 0
-	for {
-		select {
-		case _, ok := <-ch:
-			if !ok {
-				return n
-			}
-			n++
-		default:
-			return n
-		}
 	}
 }

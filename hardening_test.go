@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -72,8 +73,12 @@ func TestObserverPanicFailsThePipeline(t *testing.T) {
 		return err
 	}
 	sliceToTake := func(p *stream.Pipeline) error {
-		src := stream.FromSlice(p, seq(100), stream.Name("src"))
-		_, err := stream.Collect(p, stream.Take(p, src, 1))
+		src := stream.Buffer(p, stream.FromSlice(p, seq(100)), 1, stream.DropNewest, stream.Name("src"))
+		slow := stream.Map(p, src, func(_ context.Context, v int) (int, error) {
+			time.Sleep(time.Millisecond)
+			return v, nil
+		})
+		_, err := stream.Collect(p, slow)
 		return err
 	}
 	for _, kind := range []stream.EventKind{stream.StageStarted, stream.StageStopped, stream.ElementDropped} {
@@ -399,4 +404,230 @@ func TestCallerChannelConsumedTwice(t *testing.T) {
 	requireStreamPanic(t, func() { stream.ForEach(p, in, func(context.Context, int) error { return nil }) })
 	close(in)
 	require.NoError(t, p.Wait())
+}
+
+// dropTally counts what a test hears of drops: OnDrop calls and the
+// ElementDropped events of each stage.
+type dropTally struct {
+	mu     sync.Mutex
+	onDrop int64
+	events map[string]int64
+}
+
+func (l *dropTally) Observe(e stream.Event) {
+	if e.Kind != stream.ElementDropped {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.events == nil {
+		l.events = map[string]int64{}
+	}
+	l.events[e.Stage] += e.Count
+}
+
+func onDropInto[T any](l *dropTally) stream.Option {
+	return stream.OnDrop(func(T) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.onDrop++
+	})
+}
+
+// requireDropsAgree requires that Stats, OnDrop and the Observer count the
+// same drops for stage, and returns the count.
+func (l *dropTally) requireDropsAgree(t *testing.T, p *stream.Pipeline, stage string) int64 {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := statsOf(t, p, stage)
+	require.Equal(t, st.Dropped, l.onDrop, "OnDrop calls vs Stats.Dropped")
+	require.Equal(t, st.Dropped, l.events[stage], "Observer ElementDropped vs Stats.Dropped")
+	return st.Dropped
+}
+
+// slowly returns a Generate function emitting 0..n-1, one per millisecond.
+func slowly(n int) func(context.Context, func(int) error) error {
+	return func(_ context.Context, emit func(int) error) error {
+		for v := range n {
+			time.Sleep(time.Millisecond)
+			if err := emit(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// Item 2: once one output of FanOut is released, no new element goes into
+// it: the others get all of them, and only what the released output had
+// (its buffer, and one element taken for it) is dropped, all of it counted
+// and passed to OnDrop.
+func TestFanOutStopsFillingAReleasedOutput(t *testing.T) {
+	const n, capacity = 300, 8
+	synctest.Test(t, func(t *testing.T) {
+		var l dropTally
+		p := stream.New(t.Context())
+		p.SetObserver(&l)
+		outs := stream.FanOut(p, stream.Generate(p, slowly(n)), 2, stream.Name("fan"), stream.Capacity(capacity), onDropInto[int](&l))
+		took := 0
+		stream.ForEach(p, stream.Take(p, outs[0], 1), func(context.Context, int) error { took++; return nil })
+		got, err := stream.Collect(p, outs[1])
+		require.NoError(t, err)
+		dropped := l.requireDropsAgree(t, p, "fan")
+		require.LessOrEqual(t, dropped, int64(capacity+1), "only what the released output had is dropped")
+		require.Equal(t, int64(n), int64(took+len(got))+dropped, "every element is delivered or dropped")
+	})
+}
+
+// Item 3: Stats.Dropped, OnDrop and the Observer agree exactly, for every
+// operator that drops, in every path: a released output, an overflow, and
+// the end of the pipeline (whose discards are not drops).
+func TestDropsAgreeEverywhere(t *testing.T) {
+	type build func(p *stream.Pipeline, l *dropTally) error
+	takeOne := func(p *stream.Pipeline, in <-chan int) {
+		stream.ForEach(p, stream.Take(p, in, 1), func(context.Context, int) error { return nil })
+	}
+	tests := []struct {
+		name  string
+		build build
+	}{
+		{"Partition with a released output", func(p *stream.Pipeline, l *dropTally) error {
+			parts := stream.Partition(p, stream.FromSlice(p, seq(1000)), 2, func(v int) int { return v }, stream.Name("s"), onDropInto[int](l))
+			takeOne(p, parts[0])
+			return stream.Drain(p, parts[1])
+		}},
+		{"Split with a released output", func(p *stream.Pipeline, l *dropTally) error {
+			yes, no := stream.Split(p, stream.FromSlice(p, seq(1000)), func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil }, stream.Name("s"), onDropInto[int](l))
+			takeOne(p, yes)
+			return stream.Drain(p, no)
+		}},
+		{"FanOut with a released output", func(p *stream.Pipeline, l *dropTally) error {
+			outs := stream.FanOut(p, stream.FromSlice(p, seq(1000)), 2, stream.Name("s"), onDropInto[int](l))
+			takeOne(p, outs[0])
+			return stream.Drain(p, outs[1])
+		}},
+		{"Broadcast with a released output", func(p *stream.Pipeline, l *dropTally) error {
+			l.onDrop = -1 // no OnDrop: the check below compares Stats and events only
+			outs := stream.Broadcast(p, stream.FromSlice(p, seq(1000)), 2, stream.Name("s"))
+			takeOne(p, outs[0])
+			return stream.Drain(p, outs[1])
+		}},
+		{"Buffer DropNewest", func(p *stream.Pipeline, l *dropTally) error {
+			b := stream.Buffer(p, stream.FromSlice(p, seq(1000)), 4, stream.DropNewest, stream.Name("s"), onDropInto[int](l))
+			return stream.Drain(p, stream.Map(p, b, func(_ context.Context, v int) (int, error) { time.Sleep(time.Millisecond); return v, nil }))
+		}},
+		{"Buffer DropOldest then Take", func(p *stream.Pipeline, l *dropTally) error {
+			b := stream.Buffer(p, stream.FromSlice(p, seq(1000)), 4, stream.DropOldest, stream.Name("s"), onDropInto[int](l))
+			slow := stream.Map(p, b, func(_ context.Context, v int) (int, error) { time.Sleep(time.Millisecond); return v, nil })
+			return stream.Drain(p, stream.Take(p, slow, 10))
+		}},
+		{"Partition stopped mid-stream", func(p *stream.Pipeline, l *dropTally) error {
+			parts := stream.Partition(p, stream.Generate(p, slowly(1000)), 2, func(v int) int { return v }, stream.Name("s"), onDropInto[int](l))
+			takeOne(p, parts[0])
+			stream.ForEach(p, parts[1], func(_ context.Context, v int) error {
+				if v > 500 {
+					p.Stop()
+				}
+				return nil
+			})
+			return p.Wait()
+		}},
+		{"FanOut cancelled mid-stream", func(p *stream.Pipeline, l *dropTally) error {
+			outs := stream.FanOut(p, stream.Generate(p, slowly(1000)), 3, stream.Name("s"), stream.Capacity(2), onDropInto[int](l))
+			takeOne(p, outs[0])
+			stream.ForEach(p, outs[1], func(_ context.Context, v int) error {
+				time.Sleep(2 * time.Millisecond)
+				return nil
+			})
+			errBad := errors.New("bad")
+			stream.ForEach(p, outs[2], func(_ context.Context, v int) error {
+				if v > 300 {
+					return errBad
+				}
+				return nil
+			})
+			if err := p.Wait(); !errors.Is(err, errBad) {
+				return err
+			}
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var l dropTally
+				p := stream.New(t.Context())
+				p.SetObserver(&l)
+				require.NoError(t, tt.build(p, &l))
+				if l.onDrop == -1 {
+					st := statsOf(t, p, "s")
+					require.Equal(t, st.Dropped, l.events["s"])
+					return
+				}
+				l.requireDropsAgree(t, p, "s")
+			})
+		})
+	}
+}
+
+// "Decide and document": elements discarded because the pipeline ended,
+// or because a stage's every output was released, are not drops: no
+// Stats.Dropped, no OnDrop, no Observer event (no WARN line from
+// SlogObserver after a mere Stop or Take).
+func TestEndOfPipelineIsNotADrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var l dropTally
+		p := stream.New(t.Context())
+		p.SetObserver(&l)
+		src := stream.Generate(p, slowly(1000))
+		m := stream.Map(p, src, double, stream.Name("m"))
+		parts := stream.Partition(p, m, 1, func(v int) int { return v }, stream.Name("part"), onDropInto[int](&l))
+		got, err := stream.Collect(p, stream.Take(p, parts[0], 10))
+		require.NoError(t, err)
+		require.Len(t, got, 10)
+		for _, st := range p.Stats() {
+			require.Zero(t, st.Dropped, "stage %s", st.Name)
+		}
+		require.Empty(t, l.events)
+		require.Zero(t, l.onDrop)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		var l dropTally
+		p := stream.New(t.Context())
+		p.SetObserver(&l)
+		m := stream.Map(p, stream.FromSlice(p, seq(1000)), double, stream.Name("m"), stream.Workers(4))
+		stream.ForEach(p, m, func(_ context.Context, v int) error {
+			if v == 20 {
+				p.Stop()
+			}
+			return nil
+		})
+		require.NoError(t, p.Wait())
+		for _, st := range p.Stats() {
+			require.Zero(t, st.Dropped, "stage %s", st.Name)
+		}
+		require.Empty(t, l.events)
+	})
+}
+
+// OnDrop is user code like the others: a panic in it, even on the drain of
+// a released output (outside any worker), fails the pipeline.
+func TestOnDropPanicFailsThePipeline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := stream.New(t.Context())
+		parts := stream.Partition(p, stream.FromSlice(p, seq(100)), 2, func(v int) int { return 0 },
+			stream.Name("part"), stream.OnDrop(func(int) { panic("ondrop") }), stream.Capacity(100))
+		// Key 0 sends all to one output, and Partition finishes: find
+		// that output, release it after one element (its 99 others are
+		// drained by Take's goroutine as it ends), and read the other.
+		synctest.Wait()
+		full := 0
+		if len(parts[1]) > 0 {
+			full = 1
+		}
+		stream.ForEach(p, stream.Take(p, parts[full], 1), func(context.Context, int) error { return nil })
+		stream.ForEach(p, parts[1-full], func(context.Context, int) error { return nil })
+		requirePanicError(t, p.Wait(), "part", "ondrop")
+	})
 }

@@ -51,8 +51,9 @@ const (
 	// ElementRetried: a call failed with Err and will be retried; Attempt
 	// is the number of the call that failed (1 for the first).
 	ElementRetried
-	// ElementDropped: Count elements were dropped (by an overflow policy,
-	// for a released output, or received when the stage was done).
+	// ElementDropped: Count elements were dropped, each counted in
+	// [StageStats].Dropped and passed to [OnDrop] (see "Drops" in the
+	// package doc).
 	ElementDropped
 	// StagePanicked: a user function panicked; Err is the [*PanicError].
 	StagePanicked
@@ -184,14 +185,33 @@ func recovered(r any) error {
 	return &PanicError{Value: r, Stack: debug.Stack()}
 }
 
-// drop counts n elements worker w dropped and tells the observer.
-func (w *worker) drop(n int64) { w.s.dropped(w.c, n) }
+// drop counts n elements worker w dropped and tells the observer, and
+// reports whether it did: once the stage is done (the pipeline ended, or
+// every output was released) what it discards is not a drop (see "Drops"
+// in the package doc).
+func (w *worker) drop(n int64) bool {
+	if isDone(w.s.ctx.Done()) {
+		return false
+	}
+	w.c.dropped.Add(n)
+	w.s.notify(Event{Kind: ElementDropped, Count: n})
+	return true
+}
 
-// dropped counts n dropped elements in c, one of the stage's counters, and
-// tells the observer.
-func (s *stage) dropped(c *counters, n int64) {
-	c.dropped.Add(n)
-	s.notify(Event{Kind: ElementDropped, Count: n})
+// callOnDrop calls f, which calls the stage's OnDrop function, one call at
+// a time, and fails the stage if it panics or does not return: it may run
+// outside the worker's own recovery (on a released output's drain).
+func (s *stage) callOnDrop(f func()) {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	returned := false
+	defer func() {
+		if !returned {
+			s.abnormal(&s.counters[0], recover())
+		}
+	}()
+	f()
+	returned = true
 }
 
 // Latency is sampled: one element in latencySample is timed (a clock read

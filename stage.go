@@ -40,11 +40,16 @@ type stage struct {
 
 	live     atomic.Int32 // workers still running
 	released atomic.Int32 // outputs whose consumer has let go
-	finished atomic.Bool
-	err      atomic.Pointer[Error] // the error the stage reported, if any
-	counters []counters            // one per worker, so counting never contends
-	workers  []*worker             // set by start, under the pipeline's lock
-	latency  []latencyHist         // one per worker
+	// abandoned counts the outputs released before their consumer read
+	// them to their end: once every output is, the stage ended for lack of
+	// demand, and what is left in its outputs is not a drop.
+	abandoned atomic.Int32
+	finished  atomic.Bool
+	err       atomic.Pointer[Error] // the error the stage reported, if any
+	dropMu    sync.Mutex            // calls of OnDrop never overlap
+	counters  []counters            // one per worker, so counting never contends
+	workers   []*worker             // set by start, under the pipeline's lock
+	latency   []latencyHist         // one per worker
 }
 
 // edge is a channel from one stage to the stage that consumes it.
@@ -54,10 +59,18 @@ type edge struct {
 	capacity int
 	length   func() int
 	close    func()
-	drain    func() int // discards what is buffered, returns how many
+	// drain discards what is buffered; when count is true it counts it as
+	// dropped and passes it to the producer's OnDrop.
+	drain    func(count bool)
 	released atomic.Bool
 	closed   atomic.Bool // by its producer, which has finished
-	discard  sync.Once
+	// mu serialises the drains of the edge and guards countDrops, which
+	// says whether what is left in it when it is released is a drop: it
+	// was released while another output of its producer was still wanted,
+	// before the pipeline ended (see "Drops" in the package doc).
+	mu         sync.Mutex
+	countDrops bool
+	drained    bool
 	// done is closed when the stage is done or this edge is released. A
 	// stage with one output uses its own done channel; each output of a
 	// stage with several has its own context, so that one consumer letting
@@ -151,7 +164,7 @@ func outputs[T any](s *stage, n int) []chan T {
 			capacity: s.cfg.capacity,
 			length:   func() int { return len(ch) },
 			close:    func() { close(ch) },
-			drain:    func() int { return drain(ch) },
+			drain:    func(count bool) { drainOutput(s, ch, count) },
 			done:     s.ctx.Done(),
 		}
 		if n > 1 {
@@ -177,7 +190,7 @@ func (s *stage) finish() {
 	for _, e := range s.outputs {
 		e.close()
 		e.closed.Store(true)
-		e.discardIfAbandoned()
+		e.discard()
 	}
 	for _, e := range s.inputs {
 		e.release()
@@ -199,16 +212,29 @@ func (s *stage) finish() {
 // release tells the producer of e that nobody will read e any more. A
 // producer all of whose outputs are released is cancelled, and releases its
 // own inputs at once, so that the whole chain upstream of an early exit
-// stops without waiting for each stage to notice in turn.
+// stops without waiting for each stage to notice in turn. What e holds is
+// discarded once its producer has closed it (see discard).
 func (e *edge) release() {
-	if e.released.Swap(true) {
+	from := e.from
+	e.mu.Lock()
+	if e.released.Load() {
+		e.mu.Unlock()
 		return
 	}
-	e.discardIfAbandoned()
+	last := int(from.released.Add(1)) == len(from.outputs)
+	// A consumer that read e to its end did not abandon it.
+	abandoned := from.abandoned.Load()
+	if !e.closed.Load() || e.length() > 0 {
+		abandoned = from.abandoned.Add(1)
+	}
+	e.countDrops = int(abandoned) < len(from.outputs) && from.p.ctx.Err() == nil
+	e.released.Store(true)
+	e.mu.Unlock()
+	e.discard()
 	if e.cancel != nil {
 		e.cancel()
 	}
-	if from := e.from; int(from.released.Add(1)) == len(from.outputs) {
+	if last {
 		from.cancel()
 		for _, in := range from.inputs {
 			in.release()
@@ -216,18 +242,48 @@ func (e *edge) release() {
 	}
 }
 
-// discardIfAbandoned empties e once it is both released and closed,
-// whichever happened last: nobody will read what is left in it, so it is
-// counted as dropped, and not kept alive until the pipeline ends.
-func (e *edge) discardIfAbandoned() {
-	if !e.released.Load() || !e.closed.Load() {
-		return
+// discard empties e once it is both released and closed, whichever
+// happened last: nobody will read what is left in it, and it is not kept
+// alive until the pipeline ends. Not before it is closed: a receive would
+// complete a send its producer is blocked in, and the producer would go on
+// as if the element had been delivered.
+func (e *edge) discard() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.released.Load() && e.closed.Load() && !e.drained {
+		e.drained = true
+		e.drain(e.countDrops)
 	}
-	e.discard.Do(func() {
-		if n := e.drain(); n > 0 && len(e.from.counters) > 0 {
-			e.from.dropped(&e.from.counters[0], int64(n))
+}
+
+// drainOutput receives what is buffered in ch, an output of s, without
+// blocking. When count is true each element is a drop: counted, passed to
+// the stage's OnDrop if it has one for this type, and reported.
+func drainOutput[T any](s *stage, ch chan T, count bool) {
+	onDrop, _ := s.cfg.onDrop.(func(T))
+	count = count && len(s.counters) > 0
+	var n int64
+loop:
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				break loop
+			}
+			if count {
+				n++
+				s.counters[0].dropped.Add(1)
+				if onDrop != nil {
+					s.callOnDrop(func() { onDrop(v) })
+				}
+			}
+		default:
+			break loop
 		}
-	})
+	}
+	if n > 0 {
+		s.notify(Event{Kind: ElementDropped, Count: n})
+	}
 }
 
 // closedWithProducer reports whether in was made by a stage of this pipeline

@@ -20,7 +20,7 @@ type StageStats struct {
 	Out     int64 // elements sent to the output(s)
 	Errors  int64 // elements whose function failed (including skipped ones)
 	Skipped int64 // failed elements skipped by an error policy
-	Dropped int64 // elements dropped by an overflow policy, or ticks missed by Tick
+	Dropped int64 // elements dropped by a rule of the stage while the pipeline ran: see "Drops" in the package doc
 	Retried int64 // retries made (calls beyond each element's first)
 	Panics  int64 // panics recovered
 	Early   int64 // panes a WindowReduce emitted before their window closed, to keep within MaxPanes

@@ -30,10 +30,12 @@ func Merge[T any](p *Pipeline, ins []<-chan T, opts ...Option) <-chan T {
 // FanOut distributes the elements of in over n outputs: each element goes to
 // exactly one of them, whichever is ready to take it, so a slow consumer
 // gets fewer elements. It runs n goroutines, one per output. When the
-// consumer of one output releases it, the others go on (an element the
-// released output's goroutine held is dropped and counted; elements left in
-// that output's buffer are lost with it); the stage stops when all are
-// released. The outputs close when in is closed. n < 1 or n > 65536 panics.
+// consumer of one output releases it, the others go on and get every
+// element from then on; what that output had (the elements in its buffer,
+// and one its goroutine had taken for it and was waiting to send) is
+// dropped, counted in [StageStats].Dropped and passed to [OnDrop]. The
+// stage stops when all are released. The outputs close when in is closed.
+// n < 1 or n > 65536 panics.
 func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 	checkPipeline(p)
 	checkInput(in, "FanOut")
@@ -47,14 +49,23 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 		s.workerDone[i] = e.done
 	}
 	onDrop := typedOption[func(T)](cfg.onDrop, "OnDrop", s.kind)
-	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
+	s.start(func(w *worker) error {
 		out := outs[w.id]
-		return func(_ context.Context, v T) error {
-			err := send(w, out, v, w.done)
-			if err != nil && s.p.ctx.Err() == nil && s.ctx.Err() == nil {
-				dropped(w, onDrop, v) // in hand when this output was released
+		for {
+			// A worker whose output was released takes no more elements:
+			// it checks before each, and its receive watches the release
+			// (closes is false), so the elements go to the others.
+			if isDone(w.done) {
+				return errDone
 			}
-			return err
+			v, err := recv(w, in, false)
+			if err != nil {
+				return err
+			}
+			if err := send(w, out, v, w.done); err != nil {
+				dropped(w, onDrop, v) // taken for this output before its release
+				return err
+			}
 		}
 	})
 	return receiveOnly(outs)
@@ -64,7 +75,8 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 // runs one goroutine, which sends an element to every output before it
 // receives the next: the slowest consumer sets the pace of all (give a
 // branch [Capacity] to absorb bursts). An output whose consumer released it
-// is skipped from then on; the stage stops when all are released. The
+// is skipped from then on (what was left in its buffer is dropped: see
+// "Drops" in the package doc); the stage stops when all are released. The
 // outputs close when in is closed. n < 1 or n > 65536 panics.
 func Broadcast[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 	checkPipeline(p)
@@ -151,10 +163,9 @@ func checkN(n int, op string) {
 }
 
 // dropped counts a dropped element and passes it to the OnDrop function,
-// if any.
+// if any, unless the stage is done (see worker.drop).
 func dropped[T any](w *worker, onDrop func(T), v T) {
-	w.drop(1)
-	if onDrop != nil {
-		onDrop(v)
+	if w.drop(1) && onDrop != nil {
+		w.s.callOnDrop(func() { onDrop(v) })
 	}
 }

@@ -527,39 +527,65 @@ func TestErrorInOneBranchStopsTheTopology(t *testing.T) {
 	require.ErrorIs(t, p.Wait(), errBoom)
 }
 
-// TestReleasedOutputIsCountedWhicheverFinishesFirst: what is left in a
-// released output is counted as dropped whether its producer finished
-// before the release or after it (found by the random pipelines).
+// TestReleasedOutputIsCountedWhicheverFinishesFirst: what is left in an
+// output released while its stage runs on for another is counted as
+// dropped (and passed to OnDrop) whether its producer finished before the
+// release or after it (found by the random pipelines). When the released
+// output was the stage's last, the stage ended for lack of demand: what is
+// left is discarded, not dropped.
 func TestReleasedOutputIsCountedWhicheverFinishesFirst(t *testing.T) {
 	for _, producerFirst := range []bool{true, false} {
-		t.Run(fmt.Sprintf("producer finished first=%v", producerFirst), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				p := stream.New(context.Background())
-				src := stream.FromSlice(p, seq(4))
-				if !producerFirst { // FanOut's input stays open until the release
-					src = stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
-						for v := range 4 {
-							if err := emit(v); err != nil {
-								return err
+		for _, others := range []int{1, 0} {
+			t.Run(fmt.Sprintf("producer finished first=%v/other outputs=%d", producerFirst, others), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := stream.New(context.Background())
+					src := stream.FromSlice(p, seq(4))
+					if !producerFirst { // the input stays open until the release
+						src = stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+							for v := range 4 {
+								if err := emit(v); err != nil {
+									return err
+								}
 							}
+							<-ctx.Done()
+							return ctx.Err()
+						})
+					}
+					var onDrop []int
+					outs := stream.Partition(p, src, 1+others, func(int) int { return 0 }, stream.Capacity(4),
+						stream.Name("part"), stream.OnDrop(func(v int) { onDrop = append(onDrop, v) }))
+					// Every element goes to the output key 0 maps to: find it.
+					first := 0
+					synctest.Wait()
+					for i, o := range outs {
+						if len(o) == 4 {
+							first = i
 						}
-						<-ctx.Done()
-						return ctx.Err()
-					})
-				}
-				outs := stream.FanOut(p, src, 1, stream.Capacity(4), stream.Name("fanout"))
-				taken := stream.Take(p, outs[0], 1, stream.Capacity(0))
-				synctest.Wait() // FanOut has put all 4 in its output; Take holds the first
-				assert.Equal(t, 0, <-taken)
-				for range taken {
-				}
-				p.Stop()
-				require.NoError(t, p.Wait())
-				st := statsOf(t, p, "fanout")
-				assert.Equal(t, int64(4), st.Out)
-				assert.Equal(t, int64(3), st.Dropped, "the three left in the released output")
+					}
+					for i, o := range outs {
+						if i != first {
+							stream.ForEach(p, o, func(context.Context, int) error { return nil })
+						}
+					}
+					taken := stream.Take(p, outs[first], 1, stream.Capacity(0))
+					synctest.Wait() // Take holds the first
+					assert.Equal(t, 0, <-taken)
+					for range taken {
+					}
+					p.Stop()
+					require.NoError(t, p.Wait())
+					st := statsOf(t, p, "part")
+					assert.Equal(t, int64(4), st.Out)
+					if others > 0 {
+						assert.Equal(t, int64(3), st.Dropped, "the three left in the released output")
+						assert.Equal(t, []int{1, 2, 3}, onDrop)
+					} else {
+						assert.Zero(t, st.Dropped, "the stage ended for lack of demand")
+						assert.Empty(t, onDrop)
+					}
+				})
 			})
-		})
+		}
 	}
 }
 

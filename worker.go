@@ -67,16 +67,7 @@ func (s *stage) runWorker(w *worker, body func(w *worker) error) {
 		// cannot stop: the goroutine exits after the deferred calls, and
 		// its stage fails. panic(nil) under GODEBUG=panicnil=1 looks the
 		// same as Goexit.
-		if r := recover(); r != nil {
-			w.c.panics.Add(1)
-			pe := &PanicError{Value: r, Stack: debug.Stack()}
-			s.fail(pe)
-			s.notify(Event{Kind: StagePanicked, Err: pe})
-			return
-		}
-		w.c.errors.Add(1)
-		s.fail(ErrGoexit)
-		s.notify(Event{Kind: ElementFailed, Err: ErrGoexit})
+		s.abnormal(w.c, recover())
 	}()
 	err := body(w)
 	returned = true
@@ -93,6 +84,22 @@ func (s *stage) runWorker(w *worker, body func(w *worker) error) {
 		s.fail(err)
 		s.notify(Event{Kind: ElementFailed, Err: err})
 	}
+}
+
+// abnormal fails the stage for a user function that did not return: it
+// panicked with r (counted in c and reported as StagePanicked), or called
+// runtime.Goexit when r is nil (counted as an error).
+func (s *stage) abnormal(c *counters, r any) {
+	if r != nil {
+		c.panics.Add(1)
+		pe := &PanicError{Value: r, Stack: debug.Stack()}
+		s.fail(pe)
+		s.notify(Event{Kind: StagePanicked, Err: pe})
+		return
+	}
+	c.errors.Add(1)
+	s.fail(ErrGoexit)
+	s.notify(Event{Kind: ElementFailed, Err: ErrGoexit})
 }
 
 // fail makes err the stage's error if it is its first, remembered for its
