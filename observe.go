@@ -238,10 +238,18 @@ const (
 type latencyHist struct {
 	counts [latencyBuckets]atomic.Int64
 	sum    atomic.Int64 // nanoseconds, over every sample
+	// used has bit b set once counts[b] is non-zero, so that Stats reads
+	// the few buckets in use rather than all of them.
+	used [latencyWords]atomic.Uint64
 }
 
+const latencyWords = (latencyBuckets + 63) / 64
+
 func (h *latencyHist) add(d time.Duration) {
-	h.counts[latencyBucket(d)].Add(1)
+	b := latencyBucket(d)
+	if h.counts[b].Add(1) == 1 {
+		h.used[b/64].Or(1 << (b % 64))
+	}
 	h.sum.Add(int64(max(d, 0)))
 }
 
@@ -364,27 +372,30 @@ func (l LatencySummary) CountAtMost(d time.Duration) int64 {
 
 // summarise merges the workers' histograms.
 func summarise(hists []latencyHist) LatencySummary {
-	var merged [latencyBuckets]int64
-	var sum LatencySummary
-	nonEmpty := 0
-	for b := range merged {
-		for i := range hists {
-			merged[b] += hists[i].counts[b].Load()
-		}
-		if merged[b] > 0 {
-			nonEmpty++
-		}
-	}
+	var (
+		used [latencyWords]uint64 // buckets in use by any worker
+		sum  LatencySummary
+	)
 	for i := range hists {
 		sum.Sum += time.Duration(hists[i].sum.Load())
+		for j := range used {
+			used[j] |= hists[i].used[j].Load()
+		}
+	}
+	nonEmpty := 0
+	for _, word := range used {
+		nonEmpty += bits.OnesCount64(word)
 	}
 	if nonEmpty == 0 {
 		return sum
 	}
 	sum.Buckets = make([]LatencyBucket, 0, nonEmpty)
-	for b, n := range merged {
-		if n > 0 {
-			sum.Samples += n
+	for j, word := range used {
+		for ; word != 0; word &= word - 1 {
+			b := j*64 + bits.TrailingZeros64(word)
+			for i := range hists {
+				sum.Samples += hists[i].counts[b].Load()
+			}
 			sum.Buckets = append(sum.Buckets, LatencyBucket{UpperBound: latencyBound(b), Count: sum.Samples})
 		}
 	}
