@@ -141,6 +141,32 @@
 // interrupts; close any other reader that can block for long when the
 // pipeline's context is done.
 //
+// # Stream processing
+//
+// [WindowReduce] folds a stream per key and per time window into one
+// aggregate per open (key, window), never keeping the elements, and emits a
+// [Pane] when the window closes: [Tumbling] windows cut time into equal,
+// adjacent intervals, [Sliding] ones overlap, and a [Session] lasts for as
+// long as a key keeps arriving within a gap. Windows follow the clock
+// (processing time) unless [EventTime] gives each element its own time;
+// then the watermark, the latest time seen minus the allowed lateness,
+// closes them, and an element arriving after all its windows closed is late:
+// dropped and counted like any drop. The watermark moves only with the
+// elements, so an event-time stream that goes quiet keeps its last windows
+// open until the input closes: [Idle] lets the watermark follow the clock
+// after a quiet spell instead. The open panes are bounded ([MaxPanes],
+// [DefaultMaxPanes]); beyond the bound the pane that would close first goes
+// out early, flagged and counted in [StageStats].Early. A window stage uses
+// one goroutine and at most one timer, stopped when it ends.
+//
+// [Scan] emits a running fold, [Distinct] removes repeats among a bounded
+// memory of recent keys, [Split] routes by a predicate to two outputs, [Zip]
+// pairs two streams. The sinks [Count], [Any] and [All] answer a question
+// about a stream; Any and All release their input at the answer, like
+// [First]. [Values] turns a stream into an iterator for a range loop in the
+// caller's goroutine; breaking out of the loop releases the input. (Do not
+// call Wait inside such a loop: the pipeline ends only when the loop does.)
+//
 // # Concurrency
 //
 // A stage with [Workers](n) calls its function from n goroutines at once:

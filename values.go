@@ -27,7 +27,9 @@ import (
 // Values is a sink: the stage that reads in is registered when Values is
 // called (it shows in [Pipeline.Stats] and [Pipeline.Graph]), but it reads
 // only while the loop runs, in the loop's goroutine. Range over the iterator
-// once; a second loop yields only Wait's error, if any. Until the loop
+// once; a second loop yields only Wait's error, if any. Do not call Wait
+// (or a blocking sink) in the loop's body: the pipeline ends only when the
+// loop does, so that call never returns. Until the loop
 // starts, in is not read, so its producers wait (see "Channels" in the
 // package doc): range over it, or end the pipeline. A nil p or in panics.
 func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
