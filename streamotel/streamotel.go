@@ -46,8 +46,10 @@ func newConfig(fn string, opts []Option) config {
 
 // Attributes adds attributes with fixed values to every stage's attribute
 // set, such as attribute.String("pipeline", "ingest"), so that several
-// pipelines can be told apart. The keys "stage", "kind" and "q" are the
-// package's own: one of them here panics.
+// pipelines can be told apart: registered on one meter without, stages of
+// two pipelines with the same name and kind share an attribute set and
+// their values collide. The keys "stage", "kind" and "q" are the package's
+// own: one of them here panics.
 func Attributes(kv ...attribute.KeyValue) Option {
 	for _, a := range kv {
 		switch a.Key {

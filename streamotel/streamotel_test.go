@@ -276,3 +276,33 @@ func TestProgrammerErrorsPanic(t *testing.T) {
 		}()
 	}
 }
+
+// TestCollectWhileRunningFullSpeed collects continuously while stages move
+// elements as fast as they can; -race checks the rest, and the counts only
+// grow.
+func TestCollectWhileRunningFullSpeed(t *testing.T) {
+	p := stream.New(t.Context())
+	c := stream.FromSlice(p, numbers(1, 20000), stream.Name("src"))
+	c = stream.Map(p, c, func(_ context.Context, v int) (int, error) { return v, nil }, stream.Workers(2), stream.Name("m"))
+	reader := setup(t, p)
+	done := make(chan error, 1)
+	go func() { done <- stream.Drain(p, c) }()
+	collections := 0
+	for running := true; running; collections++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+		if got := collect(t, reader); !strings.Contains(got, `stream.stage.latency{kind="map",stage="m"}`) {
+			t.Fatalf("no histogram for m in\n%s", got)
+		}
+	}
+	got := collect(t, reader)
+	if want := `stream.stage.elements.out{kind="map",stage="m"} 20000`; !strings.Contains(got, want+"\n") {
+		t.Errorf("collected after %d collections:\n%s\nwithout the line\n%s", collections, got, want)
+	}
+}
