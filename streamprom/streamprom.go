@@ -148,8 +148,13 @@ func Namespace(ns string) Option {
 // ConstLabels adds labels with fixed values to every metric of the
 // collector, such as {"pipeline": "ingest"}, so that several pipelines can
 // be exported from one registry. The names "stage", "kind" and "q" are taken
-// by the collector itself; using them makes registration fail.
+// by the collector itself; using them makes registration fail. "le" is the
+// latency histogram's bucket label: it panics, as the client library would
+// otherwise expose it twice.
 func ConstLabels(labels prometheus.Labels) Option {
+	if _, ok := labels["le"]; ok {
+		panic(`streamprom: ConstLabels: the label "le" is reserved for the latency histogram's buckets`)
+	}
 	return optionFunc(func(c *config) {
 		c.constLabels = make(prometheus.Labels, len(labels))
 		for k, v := range labels {

@@ -382,6 +382,15 @@ jobs_stage_workers{kind="slice",stage="numbers"} 1
 		}
 	})
 
+	t.Run("a constant label le panics", func(t *testing.T) {
+		defer func() {
+			if r := recover(); r == nil || !strings.HasPrefix(fmt.Sprint(r), "streamprom: ") {
+				t.Errorf("recovered %v, want a streamprom: panic", r)
+			}
+		}()
+		streamprom.ConstLabels(prometheus.Labels{"le": "x"})
+	})
+
 	t.Run("a nil pipeline panics", func(t *testing.T) {
 		defer func() {
 			if r := recover(); r == nil || !strings.HasPrefix(fmt.Sprint(r), "streamprom: ") {
