@@ -19,7 +19,7 @@ func Map[T, U any](p *Pipeline, in <-chan T, fn func(context.Context, T) (U, err
 	}
 	s := p.addStage("map", typedConfig[T]("map", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[U](s)
-	transform(s, in, out, func(ctx context.Context, v T, emit func(U) error) error {
+	transform(s, in, out, true, func(ctx context.Context, v T, emit func(U) error) error {
 		u, err := fn(ctx, v)
 		if err != nil {
 			return err
@@ -40,7 +40,7 @@ func Filter[T any](p *Pipeline, in <-chan T, keep func(context.Context, T) (bool
 	}
 	s := p.addStage("filter", typedConfig[T]("filter", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[T](s)
-	transform(s, in, out, func(ctx context.Context, v T, emit func(T) error) error {
+	transform(s, in, out, true, func(ctx context.Context, v T, emit func(T) error) error {
 		ok, err := keep(ctx, v)
 		if err != nil || !ok {
 			return err
@@ -53,9 +53,10 @@ func Filter[T any](p *Pipeline, in <-chan T, keep func(context.Context, T) (bool
 // FlatMap calls fn for every element of in; fn emits any number of values
 // with emit, which blocks while the output is full and returns a non-nil
 // error once the stage is done (fn must then return). Workers, order,
-// closing, errors and cancellation are as for [Map]; with [Ordered] the
-// values of one element are held until the element is at the head of the
-// window. A nil p, in or fn panics.
+// closing, errors and cancellation are as for [Map]. With [Ordered] the
+// values of the element at the head of the window go out as fn emits them;
+// those of a later element are held until it is at the head, up to 8 of
+// them, after which its emit blocks until then. A nil p, in or fn panics.
 func FlatMap[T, U any](p *Pipeline, in <-chan T, fn func(ctx context.Context, v T, emit func(U) error) error, opts ...Option) <-chan U {
 	checkPipeline(p)
 	checkInput(in, "FlatMap")
@@ -64,7 +65,7 @@ func FlatMap[T, U any](p *Pipeline, in <-chan T, fn func(ctx context.Context, v 
 	}
 	s := p.addStage("flatmap", typedConfig[T]("flatmap", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[U](s)
-	transform(s, in, out, fn)
+	transform(s, in, out, false, fn)
 	return out
 }
 
@@ -76,7 +77,7 @@ func Flatten[T any](p *Pipeline, in <-chan []T, opts ...Option) <-chan T {
 	checkInput(in, "Flatten")
 	s := p.addStage("flatten", stageConfig("flatten", opts, usesWorkers|usesOrder|usesCapacity), []any{in})
 	out := output[T](s)
-	transform(s, in, out, func(_ context.Context, vs []T, emit func(T) error) error {
+	transform(s, in, out, false, func(_ context.Context, vs []T, emit func(T) error) error {
 		for _, v := range vs {
 			if err := emit(v); err != nil {
 				return err

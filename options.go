@@ -113,15 +113,17 @@ func Capacity(n int) Option {
 }
 
 // Ordered makes a stage with [Workers](n > 1) emit its results in input
-// order. The stage hands each element to a worker with room in its queue
-// and collects the results in the order the elements arrived: while one
-// element is slow, the other workers go on, up to 16 elements each ahead of
-// it, so an element up to about 16 times slower than the others does not
-// stall them. Memory stays bounded: the reorder window holds at most 16
-// elements per worker. An Ordered stage runs two goroutines besides its
-// workers, to hand out and to collect, and costs two channel hops more per
-// element than an unordered one. Ordered applies to Map, Filter, FlatMap
-// and Flatten; without Workers it changes nothing.
+// order. The workers take the input in turn and each sends its results as
+// soon as its element is the oldest not yet emitted (the head of the
+// window); a worker whose element is not keeps them until it is. While one
+// element is slow, the other workers go on: the reorder window holds at
+// most 16·n elements, counted from when a worker receives an element until
+// its last value is sent, so an element up to about 16 times slower than
+// the others does not stall them. With [FlatMap] an element not at the head
+// keeps up to 8 values; emit then blocks until it is at the head. An
+// Ordered stage runs no goroutine besides its workers and adds no channel
+// hop. Ordered applies to Map, Filter, FlatMap and Flatten; without Workers
+// it changes nothing.
 func Ordered() Option {
 	return optionFunc(func(c *config) { c.ordered = true; c.set |= usesOrder })
 }
@@ -144,15 +146,8 @@ func checkMax(n, max int, op string) {
 	}
 }
 
-// orderQueue is the capacity of an Ordered stage's queues to and from each
-// worker.
-const orderQueue = 16
-
 // goroutines is the number of goroutines a stage with this config runs.
 func (c config) goroutines() int {
-	if c.ordered && c.workers > 1 {
-		return c.workers + 2 // plus the dispatcher and the collector
-	}
 	return c.workers
 }
 
