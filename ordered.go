@@ -140,15 +140,12 @@ func (ow *orderedWorker[T, U]) loop(step stepFunc[T, U]) error {
 			v := ow.run[j]
 			ow.run[j] = zero
 			ow.sl, ow.n, ow.published = &o.slots[idx], 0, 0
-			if w.timed++; !counting || w.timed < latencySample {
-				err = step(ctx, v, emit)
-			} else {
-				w.timed = 0
-				start := time.Now()
-				err = step(ctx, v, emit)
-				w.lat.add(time.Since(start))
+			var start time.Time
+			timed := w.sampling()
+			if timed {
+				start = time.Now()
 			}
-			if err != nil {
+			if err := step(ctx, v, emit); err != nil {
 				if j+1 < k {
 					w.drop(int64(k - j - 1))
 					clear(ow.run[j+1 : k])
@@ -157,6 +154,9 @@ func (ow *orderedWorker[T, U]) loop(step stepFunc[T, U]) error {
 			}
 			if err := ow.finish(j+1 < k); err != nil {
 				return err
+			}
+			if timed {
+				w.timed(start)
 			}
 			if idx++; idx == len(o.slots) {
 				idx = 0
