@@ -106,7 +106,7 @@ func FuzzTick(f *testing.F) {
 			start := time.Now()
 			ticks := stream.Tick(p, every, stream.Name("tick"), stream.Capacity(0))
 			slowed := stream.Map(p, stream.Take(p, ticks, int(n), stream.Capacity(0)), func(ctx context.Context, tick time.Time) (time.Time, error) {
-				sleepCtx(ctx, time.Duration(slow%4)*every)
+				napCtx(ctx, time.Duration(slow%4)*every)
 				return tick, nil
 			}, stream.Capacity(0))
 			got, err := collectBefore(t, p, slowed, time.Duration(n+2)*5*every+time.Hour)
@@ -176,7 +176,7 @@ func FuzzTimeout(f *testing.F) {
 				if v%3 == 2 {
 					wait = 2 * d
 				}
-				sleepCtx(ctx, wait)
+				napCtx(ctx, wait)
 				if err := ctx.Err(); err != nil {
 					if v%3 != 2 || time.Since(start) != d {
 						return 0, errors.New("the call's context ended at the wrong time")
@@ -357,7 +357,7 @@ func FuzzAdaptiveWorkers(f *testing.F) {
 				mu.Lock()
 				limits = append(limits, l)
 				mu.Unlock()
-				sleepCtx(ctx, time.Duration(calls.cur.Load())*time.Duration(cost%10)*time.Millisecond)
+				napCtx(ctx, time.Duration(calls.cur.Load())*time.Duration(cost%10)*time.Millisecond)
 				return v, nil
 			}, opt, stream.Name("svc"))
 			got, err := collectBefore(t, p, out, time.Duration(n)*time.Duration(hi)*10*time.Millisecond+time.Hour)
@@ -386,8 +386,8 @@ func fuzzPanicsAt(t *testing.T, build func(p *stream.Pipeline)) {
 	})
 }
 
-// sleepCtx waits for d of (fake) time or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) {
+// napCtx waits for d of (fake) time or until ctx is done.
+func napCtx(ctx context.Context, d time.Duration) {
 	if d <= 0 {
 		return
 	}
