@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -219,4 +220,39 @@ func TestHostileNamesStayText(t *testing.T) {
 	assert.Equal(t, names[0], got.Stages[0].Name)
 	assert.Equal(t, names[1], got.Stages[1].Name)
 	assert.Equal(t, "\x00\ufffd", got.Stages[2].Name) // JSON carries valid UTF-8
+}
+
+// TestConcurrentRequestsWhileRunning: many clients at once while the
+// pipeline moves elements (-race checks the shared snapshot), each answer
+// a complete JSON document.
+func TestConcurrentRequestsWhileRunning(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := stream.New(ctx)
+	src := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+		for i := 0; ; i++ {
+			if err := emit(i); err != nil {
+				return err
+			}
+		}
+	}, stream.Name("src"))
+	stream.ForEach(p, stream.Map(p, src, func(_ context.Context, v int) (int, error) { return v, nil }, stream.Workers(2)),
+		func(context.Context, int) error { return nil })
+	h := streamweb.Handler(p)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				resp := get(t, h, http.MethodGet, "/stats")
+				var s struct{ Stages []map[string]any }
+				if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || len(s.Stages) != 3 {
+					t.Errorf("answer: %v, %d stages", err, len(s.Stages))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	cancel()
+	require.ErrorIs(t, p.Wait(), context.Canceled)
 }
