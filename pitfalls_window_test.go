@@ -178,3 +178,79 @@ func TestStreamOperatorsInStatsAndGraph(t *testing.T) {
 	assert.Equal(t, 2, strings.Count(g, "s4 -->|64| s5"), g)
 	assert.Contains(t, g, "s7 -->|64| s8", "the window feeds the Values loop")
 }
+
+// TestStreamOperatorsCallbackPanicAndGoexit: a panic or runtime.Goexit in
+// any callback of the new operators fails the pipeline with a *PanicError
+// or ErrGoexit, stops an infinite source, and leaves nothing running.
+func TestStreamOperatorsCallbackPanicAndGoexit(t *testing.T) {
+	const at = 100          // the callback fails on this element
+	type hook = func(v int) // called by every callback on its element
+	ops := []struct {
+		name string
+		add  func(p *stream.Pipeline, in <-chan int, h hook)
+	}{
+		{"Scan fn", func(p *stream.Pipeline, in <-chan int, h hook) {
+			stream.ForEach(p, stream.Scan(p, in, 0, func(a, v int) int { h(v); return a + v }), pitfallIgnore)
+		}},
+		{"Distinct key", func(p *stream.Pipeline, in <-chan int, h hook) {
+			stream.ForEach(p, stream.Distinct(p, in, func(v int) int { h(v); return v }, 3), pitfallIgnore)
+		}},
+		{"Split pred", func(p *stream.Pipeline, in <-chan int, h hook) {
+			yes, no := stream.Split(p, in, func(_ context.Context, v int) (bool, error) { h(v); return v%2 == 0, nil })
+			stream.ForEach(p, yes, pitfallIgnore)
+			stream.ForEach(p, no, pitfallIgnore)
+		}},
+		{"WindowReduce key", func(p *stream.Pipeline, in <-chan int, h hook) {
+			drainPanes(p, stream.WindowReduce(p, in, stream.Tumbling(time.Millisecond), func(v int) int { h(v); return v % 3 }, 0, addInts))
+		}},
+		{"WindowReduce fn", func(p *stream.Pipeline, in <-chan int, h hook) {
+			drainPanes(p, stream.WindowReduce(p, in, stream.Sliding(2*time.Millisecond, time.Millisecond), func(v int) int { return v % 3 }, 0,
+				func(a, v int) int { h(v); return a + v }))
+		}},
+		{"WindowReduce timestamp", func(p *stream.Pipeline, in <-chan int, h hook) {
+			drainPanes(p, stream.WindowReduce(p, in, stream.Session(time.Millisecond), func(v int) int { return v % 3 }, 0, addInts,
+				stream.EventTime(func(v int) time.Time { h(v); return epoch.Add(time.Duration(v) * time.Microsecond) }, 0), stream.Idle(time.Millisecond)))
+		}},
+		{"Any pred", func(p *stream.Pipeline, in <-chan int, h hook) {
+			_, _ = stream.Any(p, in, func(v int) bool { h(v); return false })
+		}},
+		{"All pred", func(p *stream.Pipeline, in <-chan int, h hook) {
+			_, _ = stream.All(p, in, func(v int) bool { h(v); return true })
+		}},
+	}
+	for _, op := range ops {
+		for _, goexit := range []bool{false, true} {
+			name := op.name + map[bool]string{false: " panics", true: " calls Goexit"}[goexit]
+			t.Run(name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					stopped := make(chan struct{})
+					p := stream.New(context.Background())
+					op.add(p, stream.Generate(p, infinite(stopped)), func(v int) {
+						if v != at {
+							return
+						}
+						if goexit {
+							runtime.Goexit()
+						}
+						panic("callback")
+					})
+					err := p.Wait()
+					if goexit {
+						require.ErrorIs(t, err, stream.ErrGoexit)
+					} else {
+						var pe *stream.PanicError
+						require.ErrorAs(t, err, &pe)
+						assert.Equal(t, "callback", pe.Value)
+					}
+					<-stopped
+				})
+			})
+		}
+	}
+}
+
+func addInts(a, v int) int { return a + v }
+
+func drainPanes(p *stream.Pipeline, panes <-chan stream.Pane[int, int]) {
+	stream.ForEach(p, panes, func(context.Context, stream.Pane[int, int]) error { return nil })
+}

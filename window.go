@@ -43,15 +43,24 @@ func Tumbling(size time.Duration) Windowing {
 
 // Sliding makes windows of length size, one starting every `every`,
 // aligned like [Tumbling](every): each element is in about size/every
-// windows (exactly that many when every divides size), and its aggregate
-// goes into each. Sliding(d, d) is Tumbling(d). size <= 0, every <= 0 or
-// every > size panics.
+// windows (exactly that many when every divides size), and is folded into
+// each, so an element costs size/every folds: at most [MaxSlidingWindows].
+// Sliding(d, d) is Tumbling(d). size <= 0, every <= 0, every > size or
+// size/every > MaxSlidingWindows panics.
 func Sliding(size, every time.Duration) Windowing {
 	if size <= 0 || every <= 0 || every > size {
 		panic("stream: Sliding: need 0 < every <= size, got size " + size.String() + ", every " + every.String())
 	}
+	if size/every > MaxSlidingWindows {
+		panic("stream: Sliding: size/every is above MaxSlidingWindows, got size " + size.String() + ", every " + every.String())
+	}
 	return Windowing{kind: sliding, size: int64(size), every: int64(every), align: alignment(every)}
 }
+
+// MaxSlidingWindows is the largest number of windows of a [Sliding]
+// windowing an element may fall in (size/every): each costs a fold per
+// element and an open pane per key.
+const MaxSlidingWindows = 10_000
 
 // Session makes one window per key per burst of activity: a session starts
 // at its first element and ends gap after its latest one, so it closes once
@@ -306,6 +315,7 @@ func (ws *windows[T, K, A]) runEvent(in <-chan T, closes bool, ts func(T) time.T
 		timer   *time.Timer
 		ticks   <-chan time.Time // nil while the timer is not armed
 		last    time.Time        // when the latest element arrived (with idle)
+		armedAt time.Time        // when the timer fires, if armed
 		latest  int64            = math.MinInt64
 		mark    int64            = math.MinInt64 // the watermark
 		advance                  = func(to int64) error {
@@ -331,15 +341,16 @@ func (ws *windows[T, K, A]) runEvent(in <-chan T, closes bool, ts func(T) time.T
 			quiet := time.Since(last)
 			if quiet < idle {
 				timer.Reset(idle - quiet)
-				ticks = timer.C
+				ticks, armedAt = timer.C, last.Add(idle)
 				continue
 			}
 			if err := advance(addSat(subSat(latest, lateness), int64(quiet))); err != nil {
 				return err
 			}
 			if len(ws.heap) > 0 { // wake when the watermark reaches the next end
-				timer.Reset(time.Duration(ws.heap[0].end - mark))
-				ticks = timer.C
+				d := time.Duration(ws.heap[0].end - mark)
+				timer.Reset(d)
+				ticks, armedAt = timer.C, time.Now().Add(d)
 			}
 			continue
 		case errClosed == err:
@@ -365,9 +376,12 @@ func (ws *windows[T, K, A]) runEvent(in <-chan T, closes bool, ts func(T) time.T
 		if late {
 			dropped(w, onDrop, v)
 		}
-		if idle > 0 && ticks == nil && len(ws.heap) > 0 {
+		// Check for quiet idle after this element; a timer armed for
+		// later (to follow the clock after an earlier quiet spell) would
+		// check too late.
+		if idle > 0 && len(ws.heap) > 0 && (ticks == nil || armedAt.After(last.Add(idle))) {
 			timer.Reset(idle)
-			ticks = timer.C
+			ticks, armedAt = timer.C, last.Add(idle)
 		}
 	}
 }

@@ -323,6 +323,30 @@ func TestWindowEventTimeQuiet(t *testing.T) {
 	})
 }
 
+// TestWindowIdleAfterAJump: after a quiet spell the timer waits for the
+// watermark to reach the next end, far away; an element that moves the
+// watermark close to it must bring the next check forward.
+func TestWindowIdleAfterAJump(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const h = time.Hour
+		p := stream.New(context.Background())
+		in := make(chan ev)
+		panes := collectPanes(stream.WindowReduce(p, in, stream.Tumbling(h), keyEv, 0, sumEv,
+			stream.EventTime(func(e ev) time.Time { return epoch.Add(e.at) }, 0), stream.Idle(10*s)))
+		in <- ev{"a", 1, 10 * s} // clock 0
+		// At clock 10s the stream is idle: the watermark follows the clock
+		// from 0:00:20, and would reach 1:00:00 at clock 59m50s.
+		time.Sleep(20 * s)
+		in <- ev{"a", 2, 59 * time.Minute} // clock 20s: watermark 0:59:00
+		// Quiet again from clock 20s: idle at 30s, the watermark reaches
+		// 1:00:00 60s after the element, at clock 80s.
+		time.Sleep(2 * h)
+		close(in)
+		require.NoError(t, p.Wait())
+		assert.Equal(t, []gotPane{{"a", 0, h, 3, 2, false, 80 * s}}, panes())
+	})
+}
+
 // TestWindowMaxPanes: beyond MaxPanes the pane that would close first is
 // emitted early, flagged and counted; nothing is lost.
 func TestWindowMaxPanes(t *testing.T) {
@@ -380,6 +404,7 @@ func TestWindowPanicsAtConstruction(t *testing.T) {
 		"Tumbling(0)":      func() { stream.Tumbling(0) },
 		"Sliding(1s, 2s)":  func() { stream.Sliding(s, 2*s) },
 		"Sliding(1s, 0)":   func() { stream.Sliding(s, 0) },
+		"Sliding(1h, 1ns)": func() { stream.Sliding(time.Hour, 1) }, // 3.6e12 windows per element
 		"Session(-1)":      func() { stream.Session(-1) },
 		"MaxPanes(0)":      func() { stream.MaxPanes(0) },
 		"Idle(0)":          func() { stream.Idle(0) },
