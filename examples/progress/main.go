@@ -10,6 +10,11 @@
 // latency. At the end it prints a summary and the pipeline's Mermaid graph
 // to stdout.
 //
+// The source generates readings for -duration; the job then has -drain to
+// store the readings still in flight, after which it stops the pipeline
+// (what is still in flight is discarded). A run never lasts longer than
+// -duration plus -drain, whatever -rate.
+//
 //	go run ./examples/progress                  # about 3 s
 //	go run ./examples/progress -duration 300ms  # quick
 package main
@@ -20,7 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -32,35 +37,55 @@ import (
 )
 
 func main() {
-	duration := flag.Duration("duration", 3*time.Second, "how long the source generates readings")
-	every := flag.Duration("every", 500*time.Millisecond, "interval between status prints")
-	perSecond := flag.Float64("rate", 20000, "readings generated per second")
-	flag.Parse()
-	if *duration <= 0 || *every <= 0 || !(*perSecond > 0) {
-		log.Fatal("progress: -duration, -every and -rate must be positive")
-	}
-
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "progress:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, runs the job, prints the live status to status and the
+// summary and graph to out.
+func run(ctx context.Context, args []string, out, status io.Writer) error {
+	flags := flag.NewFlagSet("progress", flag.ContinueOnError)
+	flags.SetOutput(status)
+	duration := flags.Duration("duration", 3*time.Second, "how long the source generates readings")
+	drain := flags.Duration("drain", time.Second, "how long the job may take after -duration to store the readings in flight before it stops")
+	every := flags.Duration("every", 500*time.Millisecond, "interval between status prints")
+	perSecond := flags.Float64("rate", 20000, "readings generated per second (positive, finite)")
+	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if *duration <= 0 || *every <= 0 || *drain < 0 {
+		return errors.New("-duration and -every must be positive, -drain not negative")
+	}
+	if !(*perSecond > 0) || math.IsInf(*perSecond, 0) {
+		return fmt.Errorf("-rate must be positive and finite, not %v", *perSecond)
+	}
+
 	start := time.Now()
 	p := stream.New(ctx)
 	totals := build(p, *duration, *perSecond) // the stages start running here
+	// Bound the run: Stop once -drain has passed after the source's end.
+	deadline := time.AfterFunc(*duration+*drain, p.Stop)
+	defer deadline.Stop()
 	stop := make(chan struct{})
 	printed := make(chan struct{})
-	go func() { // owned: main waits for it below
+	go func() { // owned: run waits for it below
 		defer close(printed)
-		report(os.Stderr, p, start, *every, stop)
+		report(status, p, start, *every, stop)
 	}()
 	err := p.Wait()
 	close(stop)
 	<-printed
 
-	summary(os.Stdout, p, totals, time.Since(start))
-	fmt.Println()
-	fmt.Print(p.Graph())
-	if err != nil {
-		log.Fatal(err)
-	}
+	summary(out, p, totals, time.Since(start))
+	fmt.Fprintln(out)
+	fmt.Fprint(out, p.Graph())
+	return err
 }
 
 // reading is one parsed sensor reading.
