@@ -1,6 +1,6 @@
 package stream_test
 
-// The pitfalls of ../shared/PITFALLS.md that concern timers, memory,
+// The pitfalls of docs/pitfalls.md that concern timers, memory,
 // retries, contexts and visibility; pitfalls_test.go holds the others.
 
 import (

@@ -19,7 +19,7 @@ import (
 	"github.com/pipewright/stream"
 )
 
-// One regression test per entry of the pitfall catalogue (PITFALLS.md).
+// One regression test per entry of the pitfall catalogue (docs/pitfalls.md).
 // Each uses the package as a user would and fails if the library loses the
 // guarantee the entry names. Scheduling-dependent checks run in a
 // testing/synctest bubble: synctest.Wait returns once every goroutine of the

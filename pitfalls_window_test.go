@@ -15,7 +15,7 @@ import (
 	"github.com/pipewright/stream"
 )
 
-// Pitfall tests (PITFALLS.md) for the stream-processing operators: each
+// Pitfall tests (docs/pitfalls.md) for the stream-processing operators: each
 // fails if the operator loses the guarantee the entry names.
 
 // TestPitfall_P01_StreamOperatorsConsumerStopsReading: nobody reads the
