@@ -180,14 +180,38 @@
 // # Programmer errors
 //
 // Misuse that no run-time condition can excuse panics when the stage or the
-// option is created, with a message that starts with "stream: ": a nil
-// pipeline, function, sequence or input channel; Workers(n) with n < 1,
-// Capacity(n) with n < 0, an empty [Name]; sizes too large to allocate
-// (Workers, the n of FanOut, Broadcast and Partition above 65536, a channel
-// capacity above 2^30 elements or 1 GiB); a channel, made by the pipeline
-// or by the caller, consumed by two stages; a stage added after Wait was
-// called. [Pipeline.Wait] and the blocking sinks called from the pipeline's
-// own goroutines (a stage's function, an [Observer]) panic too, since they
+// option is created, with a message that starts with "stream: ":
+//
+//   - a nil pipeline, context, function, sequence, reader, [Observer],
+//     logger, [Option] or input channel;
+//   - a parameter outside the range its function documents: Workers(n) with
+//     n < 1, Capacity(n) with n < 0, an empty [Name], a negative Take, a
+//     non-positive Tick, Timeout or window length, an invalid [RetryPolicy]
+//     field, and so on;
+//   - sizes too large to allocate: Workers and AdaptiveWorkers' max, the n
+//     of FanOut, Broadcast and Partition, above 65536; a channel capacity
+//     above 2^30 elements or 1 GiB;
+//   - an option that does not apply to the stage it is given to (each
+//     function's documentation says which apply): [Capacity] on [Buffer],
+//     whose size is its capacity, or on ForEach, which has no output;
+//     [Workers] anywhere but Map, Filter, FlatMap, Flatten, ForEach and
+//     Split (not on a source, Take or Batch, for instance); [Ordered]
+//     anywhere but Map, Filter, FlatMap and Flatten (not on ForEach);
+//     Timeout, Retry, OnError and AdaptiveWorkers anywhere but Map, Filter,
+//     FlatMap, ForEach and Split; [OnDrop] anywhere but Buffer, FanOut,
+//     Partition, Split and WindowReduce; the window options anywhere but
+//     WindowReduce; [MaxLineLength] anywhere but the reader sources;
+//   - options that contradict each other: [AdaptiveWorkers] with
+//     [Ordered]; [Idle] without [EventTime];
+//   - a generic option ([OnError], [OnDrop], [EventTime]) for an element
+//     type other than the stage's;
+//   - a name already taken by another stage of the pipeline;
+//   - a channel, made by the pipeline or by the caller, consumed by two
+//     stages, or passed twice to one (Merge, Zip);
+//   - a stage added after Wait was called.
+//
+// [Pipeline.Wait] and the blocking sinks called from the pipeline's own
+// goroutines (a stage's function, an [Observer]) panic too, since they
 // would wait for themselves; there the panic fails the pipeline.
 //
 // # Edge cases
