@@ -113,16 +113,22 @@ func (e *env) consumer(t testing.TB, stream, name string, ackWait time.Duration,
 // id(0)..id(n-1), and waits for their acknowledgements.
 func (e *env) publish(t testing.TB, subject string, n int) {
 	t.Helper()
+	wait := func() {
+		select {
+		case <-e.js.PublishAsyncComplete():
+		case <-time.After(60 * time.Second):
+			t.Fatal("publishing timed out")
+		}
+	}
 	for i := 0; i < n; i++ {
 		if _, err := e.js.PublishAsync(subject, fmt.Appendf(nil, "%d", i), jetstream.WithMsgID(id(i))); err != nil {
 			t.Fatal(err)
 		}
+		if i%1000 == 999 { // stay below the client's limit of pending publishes
+			wait()
+		}
 	}
-	select {
-	case <-e.js.PublishAsyncComplete():
-	case <-time.After(60 * time.Second):
-		t.Fatal("publishing timed out")
-	}
+	wait()
 }
 
 func id(i int) string { return fmt.Sprintf("m-%05d", i) }

@@ -185,32 +185,63 @@ func TestOnError_DecidesTheMessagesFate(t *testing.T) {
 }
 
 // A message out of budget goes to the dead-letter subject, with its error,
-// and is terminated; the others flow.
+// and is terminated; the others flow meanwhile: the time to process them
+// all is that of a run without the poison (STREAMNATS_FULL=1: 10,000
+// messages, timings logged).
 func TestDeadLetter_PoisonMessageEndsThereAfterTheBudget(t *testing.T) {
+	n, delay := 1000, 5*time.Millisecond
+	if full() {
+		n, delay = 10000, 200*time.Millisecond
+	}
+	const poison, budget = 42, 3
+	others, dead := poisonRun(t, n, poison, budget, delay)
+	if !full() {
+		return
+	}
+	baseline, _ := poisonRun(t, n, -1, budget, delay)
+	t.Logf("poison: %d messages, 1 always failing, budget %d, NAK delay %v doubling: the other %d processed in %v "+
+		"(without the poison: %v); the poison dead-lettered after %v",
+		n, budget, delay, n-1, others.Round(time.Millisecond), baseline.Round(time.Millisecond), dead.Round(time.Millisecond))
+}
+
+// poisonRun publishes n messages, fails message poison (if >= 0) on every
+// delivery, and returns when all n are settled: how long the others took,
+// and when the poison was dead-lettered.
+func poisonRun(t *testing.T, n, poison, budget int, delay time.Duration) (others, dead time.Duration) {
 	e := newEnv(t)
 	e.stream(t, "T")
-	dead := e.stream(t, "DEAD")
+	deadStream := e.stream(t, "DEAD")
 	c := e.consumer(t, "T", "c", 30*time.Second)
-	const n, poison, budget = 1000, 42, 3
 	e.publish(t, "T.x", n)
 
-	p := stream.New(testCtx(t, 30*time.Second))
+	p := stream.New(testCtx(t, 60*time.Second))
 	var mu sync.Mutex
 	calls := map[string]int{}
+	var othersDone time.Time
+	wantOthers := n
+	if poison >= 0 {
+		wantOthers--
+	}
+	start := time.Now()
 	msgs := streamnats.Source(p, c,
 		streamnats.MaxDeliveries(budget),
-		streamnats.NakDelay(time.Millisecond, 5*time.Millisecond),
+		streamnats.NakDelay(delay, 10*delay),
 		streamnats.DeadLetter(e.js, "DEAD.T"))
 	streamnats.ForEach(p, msgs, func(_ context.Context, m streamnats.Message) error {
 		mu.Lock()
 		calls[m.ID]++
+		if calls[m.ID] == 1 && m.ID != id(poison) {
+			if wantOthers--; wantOthers == 0 {
+				othersDone = time.Now()
+			}
+		}
 		mu.Unlock()
 		if m.ID == id(poison) {
 			return errors.New("poison\nsecond line")
 		}
 		return nil
 	})
-	eventually(t, 20*time.Second, "all messages settled", settledAll(t, c, n))
+	eventually(t, 60*time.Second, "all messages settled", settledAll(t, c, n))
 	p.Stop()
 	if err := p.Wait(); err != nil {
 		t.Fatal(err)
@@ -224,7 +255,10 @@ func TestDeadLetter_PoisonMessageEndsThereAfterTheBudget(t *testing.T) {
 			t.Fatalf("%s processed %d times, want %d", id(i), calls[id(i)], want)
 		}
 	}
-	m, err := dead.GetLastMsgForSubject(testCtx(t, 5*time.Second), "DEAD.T")
+	if poison < 0 {
+		return othersDone.Sub(start), 0
+	}
+	m, err := deadStream.GetLastMsgForSubject(testCtx(t, 5*time.Second), "DEAD.T")
 	if err != nil {
 		t.Fatalf("dead letter: %v", err)
 	}
@@ -237,9 +271,10 @@ func TestDeadLetter_PoisonMessageEndsThereAfterTheBudget(t *testing.T) {
 		m.Header.Get(streamnats.HeaderID) != id(poison) {
 		t.Fatalf("dead letter %q with headers %v", m.Data, m.Header)
 	}
-	if si, _ := dead.Info(testCtx(t, 5*time.Second)); si.State.Msgs != 1 {
+	if si, _ := deadStream.Info(testCtx(t, 5*time.Second)); si.State.Msgs != 1 {
 		t.Fatalf("%d dead letters, want 1", si.State.Msgs)
 	}
+	return othersDone.Sub(start), m.Time.Sub(start)
 }
 
 // Without a dead-letter subject, a message out of budget fails the
