@@ -23,6 +23,8 @@ const (
 	// DefaultPullMax is how many messages a Source asks the server for
 	// ahead of the pipeline, without [PullMax].
 	DefaultPullMax = 256
+	// MaxPullMax is the largest [PullMax].
+	MaxPullMax = 1 << 16
 	// DefaultMaxDeliveries is a message's delivery budget without
 	// [MaxDeliveries].
 	DefaultMaxDeliveries = 5
@@ -63,10 +65,11 @@ func newSourceConfig(opts []Option) sourceConfig {
 // messages wait in the client for the pipeline to take them, and the source
 // asks for the next batch only once the pipeline has taken the last, so a
 // slow pipeline slows the server's deliveries instead of filling memory. The
-// default is [DefaultPullMax]. n < 1 panics.
+// default is [DefaultPullMax]. The client allocates buffers of n messages
+// per request: n < 1 or n > [MaxPullMax] panics.
 func PullMax(n int) Option {
-	if n < 1 {
-		panic("streamnats: PullMax: n must be at least 1")
+	if n < 1 || n > MaxPullMax {
+		panic("streamnats: PullMax: n must be between 1 and MaxPullMax")
 	}
 	return optionFunc(func(c *sourceConfig) { c.pullMax = n })
 }
