@@ -69,6 +69,13 @@ func (d *demo) acked() uint64 {
 	return ci.AckFloor.Stream
 }
 
+// waitAcked waits, at most ten seconds, until n messages are settled.
+func (d *demo) waitAcked(n uint64) {
+	for deadline := time.Now().Add(10 * time.Second); d.acked() < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (d *demo) close() {
 	d.nc.Close()
 	shutdown(d.srv)
@@ -262,9 +269,7 @@ func ExamplePublish() {
 		return m, nil
 	})
 	streamnats.Publish(p, upper, d.js, "archive.orders")
-	for d.acked() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	d.waitAcked(2)
 	p.Stop()
 	fmt.Println("wait:", p.Wait())
 	for seq := uint64(1); seq <= 2; seq++ {
@@ -347,9 +352,7 @@ func poison(opts ...streamnats.Option) {
 		fmt.Println("billed", string(m.Data))
 		return nil
 	})
-	for d.acked() < 3 {
-		time.Sleep(time.Millisecond)
-	}
+	d.waitAcked(3)
 	p.Stop()
 	fmt.Println("wait:", p.Wait())
 	m, err := dead.GetLastMsgForSubject(ctx, "dead.orders")
