@@ -18,7 +18,11 @@ func relay(t *testing.T, e *env, c jetstream.Consumer, subject string, n int) {
 	t.Helper()
 	p := stream.New(testCtx(t, 30*time.Second))
 	msgs := streamnats.Source(p, c)
-	streamnats.Publish(p, msgs, e.js, subject, stream.Workers(4))
+	renamed := streamnats.Map(p, msgs, func(_ context.Context, m streamnats.Message) (streamnats.Message, error) {
+		m.ID = "relay-" + m.ID // the header still holds the original's
+		return m, nil
+	})
+	streamnats.Publish(p, renamed, e.js, subject, stream.Workers(4))
 	eventually(t, 20*time.Second, "all messages relayed and acknowledged", settledAll(t, c, n))
 	p.Stop()
 	if err := p.Wait(); err != nil {
@@ -49,8 +53,8 @@ func TestPublish_RelaysWithIDsThatDeduplicate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := m.Header.Get(jetstream.MsgIDHeader); got != id(6) || string(m.Data) != "6" {
-		t.Fatalf("OUT message 7: id %q data %q, want %q and \"6\"", got, m.Data, id(6))
+	if got := m.Header.Get(jetstream.MsgIDHeader); got != "relay-"+id(6) || string(m.Data) != "6" {
+		t.Fatalf("OUT message 7: id %q data %q, want %q and \"6\"", got, m.Data, "relay-"+id(6))
 	}
 }
 
