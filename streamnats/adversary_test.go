@@ -157,6 +157,7 @@ func TestCancel_EndsThePipelineAndAcknowledgesNothingUnfinished(t *testing.T) {
 		t.Fatalf("Wait = %v, want %v", err, context.Canceled)
 	}
 	e.nc.Flush()
+	eventually(t, 10*time.Second, "the acks reach the consumer", func() bool { return info(t, c).AckFloor.Stream >= 10 })
 	if ci := info(t, c); ci.AckFloor.Stream != 10 || ci.NumRedelivered != 0 {
 		t.Fatalf("ack floor %d, redelivered %d: want exactly the 10 finished acknowledged, none NAKed", ci.AckFloor.Stream, ci.NumRedelivered)
 	}
@@ -193,6 +194,7 @@ func TestTake_AcknowledgesWhatItTookAndStopsTheSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.nc.Flush()
+	eventually(t, 10*time.Second, "the acks reach the consumer", func() bool { return info(t, c).AckFloor.Stream >= 5 })
 	if ci := info(t, c); ci.AckFloor.Stream != 5 {
 		t.Fatalf("ack floor %d, want the 5 taken", ci.AckFloor.Stream)
 	}

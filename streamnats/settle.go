@@ -2,7 +2,6 @@ package streamnats
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -110,7 +109,7 @@ func (s *settler) publishDead(t *ticket, cause error) error {
 		h[k] = v
 	}
 	h.Set(HeaderID, m.ID)
-	h.Set(HeaderError, errorText(cause))
+	h.Set(HeaderError, cause.Error()) // the client writes newlines as spaces
 	h.Set(HeaderSubject, m.Subject)
 	h.Set(HeaderStream, s.stream)
 	h.Set(HeaderSequence, strconv.FormatUint(m.Sequence, 10))
@@ -118,18 +117,4 @@ func (s *settler) publishDead(t *ticket, cause error) error {
 	id := "dead:" + s.stream + ":" + strconv.FormatUint(m.Sequence, 10)
 	_, err := s.js.PublishMsg(s.ctx, &nats.Msg{Subject: s.deadLetter, Data: m.Data, Header: h}, jetstream.WithMsgID(id))
 	return err
-}
-
-// errorText is err's message on one line, as a header value must be.
-func errorText(err error) string {
-	if err == nil {
-		err = errors.New("unknown error")
-	}
-	b := []byte(err.Error())
-	for i, c := range b {
-		if c == '\r' || c == '\n' {
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }

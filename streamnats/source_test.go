@@ -38,7 +38,9 @@ func TestSource_AcksOnlyAfterTheSinkFinished(t *testing.T) {
 		return nil
 	})
 
-	eventually(t, 10*time.Second, "all messages delivered", func() bool { return info(t, c).NumAckPending == n })
+	eventually(t, 10*time.Second, "all messages delivered, the first in the sink", func() bool {
+		return info(t, c).NumAckPending == n && seen.Load() == 1
+	})
 	if ci := info(t, c); ci.AckFloor.Stream != 0 || seen.Load() != 1 {
 		t.Fatalf("acked up to %d with %d element(s) in the sink, want nothing acked while the first is held", ci.AckFloor.Stream, seen.Load())
 	}
