@@ -18,6 +18,7 @@ func BenchmarkOrderedMap(b *testing.B)  { runWorkloads(b, orderedMap()) }
 func BenchmarkBatch(b *testing.B)       { runWorkloads(b, batch()) }
 func BenchmarkFanOutMerge(b *testing.B) { runWorkloads(b, fanOutMerge()) }
 func BenchmarkBuffer(b *testing.B)      { runWorkloads(b, buffer()) }
+func BenchmarkTimeout(b *testing.B)     { runWorkloads(b, timeoutMap()) }
 
 func runWorkloads(b *testing.B, ws []workload) {
 	for _, w := range ws {
@@ -51,6 +52,7 @@ func TestWorkloads(t *testing.T) {
 		"Batch":       batch(),
 		"FanOutMerge": fanOutMerge(),
 		"Buffer":      buffer(),
+		"Timeout":     timeoutMap(),
 		"Memory":      memoryWorkloads(),
 	}
 	for bench, ws := range all {

@@ -1,11 +1,16 @@
 // Command table runs the benchmarks of this module, summarises them with
 // benchstat's statistics (golang.org/x/perf: the median of -count runs and
 // its 95% confidence interval) and writes the performance table of
-// README.md, between the lines <!-- table --> and <!-- /table -->.
+// README.md, between the lines <!-- table --> and <!-- /table -->, and the
+// summary of the repository's README.md (../README.md), between the lines
+// <!-- bench --> and <!-- /bench -->. Every performance figure of the
+// repository's documentation comes from there, so that none can drift from
+// what the benchmarks measure.
 //
 // Run it from the benchmarks module:
 //
 //	cd benchmarks && go run ./cmd/table [-count 6] [-benchtime 300ms]
+//	cd benchmarks && go run ./cmd/table -from results/raw.txt   # rewrite both from the last run, without running
 //
 // It also leaves the raw results in results/raw.txt and benchstat's own
 // summary in results/benchstat.txt, so that anyone can compare a later run
@@ -26,9 +31,24 @@ import (
 	"time"
 )
 
+// The markers of the generated sections.
 const (
-	beginMarker = "<!-- table -->"
-	endMarker   = "<!-- /table -->"
+	beginMarker        = "<!-- table -->"
+	endMarker          = "<!-- /table -->"
+	beginSummaryMarker = "<!-- bench -->"
+	endSummaryMarker   = "<!-- /bench -->"
+)
+
+// Header lines saved at the top of results/raw.txt (benchfmt reads them as
+// configuration), so that -from can rewrite the tables later.
+const (
+	keyCommand    = "table-command"
+	keyDate       = "table-date"
+	keyElapsed    = "table-elapsed"
+	keyLibrary    = "table-library"
+	keyGo         = "table-go"
+	keyLoadBefore = "table-load-before"
+	keyLoadAfter  = "table-load-after"
 )
 
 func main() {
@@ -37,6 +57,7 @@ func main() {
 	count := flag.Int("count", 6, "runs of each benchmark (go test -count)")
 	benchtime := flag.String("benchtime", "300ms", "time or iterations of each run (go test -benchtime)")
 	bench := flag.String("bench", ".", "benchmarks to run (go test -bench); the memory benchmark always runs")
+	from := flag.String("from", "", "rewrite the READMEs from this raw results file instead of running the benchmarks")
 	flag.Parse()
 	if *count < 1 {
 		log.Fatal("-count must be at least 1")
@@ -46,47 +67,90 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	start := time.Now()
-	loadBefore := loadAverage()
-	raw, err := runSuite(dir, *bench, *count, *benchtime)
+	var raw []byte
+	if *from != "" {
+		if raw, err = os.ReadFile(*from); err != nil {
+			log.Fatal(err)
+		}
+	} else {
+		raw = run(dir, *bench, *count, *benchtime)
+	}
+
+	res, err := parse(raw)
 	if err != nil {
 		log.Fatal(err)
 	}
-	elapsed := time.Since(start).Round(time.Second)
-	loadAfter := loadAverage()
+	h := headerOf(res)
+	var md, summary bytes.Buffer
+	writeMarkdown(&md, res, h)
+	writeSummary(&summary, res, h)
+	readme := filepath.Join(dir, "README.md")
+	if err := replaceBetween(readme, beginMarker, endMarker, md.Bytes()); err != nil {
+		log.Fatal(err)
+	}
+	top := filepath.Join(filepath.Dir(dir), "README.md")
+	if err := replaceBetween(top, beginSummaryMarker, endSummaryMarker, summary.Bytes()); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s and %s", readme, top)
+}
+
+// run runs the suite and saves its results, with the header lines, in
+// results/raw.txt (and benchstat's summary beside it); it returns them.
+func run(dir, bench string, count int, benchtime string) []byte {
+	start := time.Now()
+	loadBefore := loadAverage()
+	out, err := runSuite(dir, bench, count, benchtime)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cmd := fmt.Sprintf("cd benchmarks && go run ./cmd/table -count %d -benchtime %s", count, benchtime)
+	if bench != "." {
+		cmd += " -bench '" + bench + "'"
+	}
+	var raw bytes.Buffer
+	for _, kv := range [][2]string{
+		{keyCommand, cmd},
+		{keyDate, start.UTC().Format("2006-01-02 15:04 MST")},
+		{keyElapsed, time.Since(start).Round(time.Second).String()},
+		{keyLibrary, libraryVersion(dir)},
+		{keyGo, goVersion()},
+		{keyLoadBefore, loadBefore},
+		{keyLoadAfter, loadAverage()},
+	} {
+		fmt.Fprintf(&raw, "%s: %s\n", kv[0], kv[1])
+	}
+	raw.Write(out)
 
 	resultsDir := filepath.Join(dir, "results")
 	if err := os.MkdirAll(resultsDir, 0o755); err != nil {
 		log.Fatal(err)
 	}
 	rawPath := filepath.Join(resultsDir, "raw.txt")
-	if err := os.WriteFile(rawPath, raw, 0o644); err != nil {
+	if err := os.WriteFile(rawPath, raw.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	writeBenchstat(dir, filepath.Join("results", "raw.txt"), filepath.Join(resultsDir, "benchstat.txt"))
+	return raw.Bytes()
+}
 
-	res, err := parse(raw)
-	if err != nil {
-		log.Fatal(err)
+// headerOf reads the header lines of a run from its results.
+func headerOf(res *results) header {
+	get := func(k string) string {
+		if v := res.config[k]; v != "" {
+			return v
+		}
+		return "unknown"
 	}
-	cmd := fmt.Sprintf("cd benchmarks && go run ./cmd/table -count %d -benchtime %s", *count, *benchtime)
-	if *bench != "." {
-		cmd += " -bench '" + *bench + "'"
-	}
-	var md bytes.Buffer
-	writeMarkdown(&md, res, header{
-		command: cmd,
-		date:    start.UTC().Format("2006-01-02"),
+	elapsed, _ := time.ParseDuration(res.config[keyElapsed])
+	return header{
+		command: get(keyCommand),
+		date:    get(keyDate),
 		elapsed: elapsed,
-		library: libraryVersion(dir),
-		goVer:   goVersion(),
-		load:    [2]string{loadBefore, loadAfter},
-	})
-	readme := filepath.Join(dir, "README.md")
-	if err := replaceBetweenMarkers(readme, md.Bytes()); err != nil {
-		log.Fatal(err)
+		library: get(keyLibrary),
+		goVer:   get(keyGo),
+		load:    [2]string{res.config[keyLoadBefore], res.config[keyLoadAfter]},
 	}
-	log.Printf("wrote %s and %s in %s", readme, rawPath, elapsed)
 }
 
 // moduleDir returns the directory of the benchmarks module, from wherever
@@ -201,9 +265,10 @@ func writeBenchstat(dir, rawPath, outPath string) {
 	}
 }
 
-// replaceBetweenMarkers puts content between the marker lines of the file
-// at path, keeping the markers and everything outside them.
-func replaceBetweenMarkers(path string, content []byte) error {
+// replaceBetween puts content between the marker lines beginMarker and
+// endMarker of the file at path, keeping the markers and everything outside
+// them.
+func replaceBetween(path, beginMarker, endMarker string, content []byte) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ var descriptions = map[string]string{
 	"Batch":       "Source → batches of 100 → consumer. `stream` has no time limit, as the others; `stream-maxwait` has one of 1 s.",
 	"FanOutMerge": "Source → 4 branches, each element to exactly one → merged into one consumer.",
 	"Buffer":      "Source → a stage holding up to 1024 elements (`Buffer` with `Block`; a hand-written relay with a channel of that capacity) → consumer.",
+	"Timeout":     "Source → map v+1 → consumer, every call with a deadline of its own: `hand-*` call `context.WithTimeout(1s)` per element, `stream-timeout` is Map with `Timeout(1s)`, `stream` the same Map without it, for reference.",
 	"Memory":      "A fast source → 3 maps → a consumer doing about 160 ns of CPU work per element, at 100k and 10M elements per run; peak heap (runtime/metrics) and peak RSS (VmHWM) of the process while it runs.",
 }
 
@@ -42,7 +43,7 @@ func writeMarkdown(w io.Writer, res *results, h header) {
 	if h.load[0] != "" {
 		fmt.Fprintf(w, ", load average %s before the run and %s after", h.load[0], h.load[1])
 	}
-	fmt.Fprint(w, ". ")
+	fmt.Fprint(w, ". The machine was shared with other work while it ran: numbers are noisy, so compare within one run. ")
 	fmt.Fprintf(w, "Each cell is the median of the runs with its 95%% confidence interval (benchstat's statistics); "+
 		"allocs and B per element are as `testing` reports them, rounded down per element. "+
 		"The last column is the median time over that of `hand-fastpath` in the same case.\n\n")
