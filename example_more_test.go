@@ -122,11 +122,12 @@ func ExampleTake() {
 
 func ExampleOrdered() {
 	p := stream.New(context.Background())
-	slowFirst := stream.Map(p, stream.FromSlice(p, []int{1, 2, 3, 4, 5}), func(_ context.Context, v int) (int, error) {
-		time.Sleep(time.Duration(5-v) * time.Millisecond) // early elements finish last
+	// Four workers finish their calls in any order; the output keeps the
+	// input's.
+	tens := stream.Map(p, stream.FromSlice(p, []int{1, 2, 3, 4, 5}), func(_ context.Context, v int) (int, error) {
 		return v * 10, nil
 	}, stream.Workers(4), stream.Ordered())
-	got, err := stream.Collect(p, slowFirst) // no sort needed
+	got, err := stream.Collect(p, tens) // no sort needed
 	fmt.Println(got, err)
 	// Output: [10 20 30 40 50] <nil>
 }
@@ -241,8 +242,7 @@ func ExampleAdaptiveWorkers() {
 	p := stream.New(context.Background())
 	// Between 1 and 8 concurrent calls, growing while they take at most 5ms.
 	replies := stream.Map(p, stream.FromSlice(p, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}), func(_ context.Context, v int) (int, error) {
-		time.Sleep(time.Millisecond) // a call to a service
-		return v * v, nil
+		return v * v, nil // in a real program: a call to a service
 	}, stream.AdaptiveWorkers(1, 8, 5*time.Millisecond))
 	got, err := stream.Collect(p, replies)
 	slices.Sort(got) // several workers: completion order

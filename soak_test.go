@@ -95,11 +95,11 @@ func TestSoak(t *testing.T) {
 	samplerWg.Wait()
 
 	// Goroutines that signalled their end may still be on their way out:
-	// give them a moment (this bounds a wait, it is not a margin on the
-	// result).
+	// yield to them until they are gone (this bounds a wait, it is not a
+	// margin on the result, and sleeps for no fixed time).
 	goroutines := runtime.NumGoroutine()
 	for settle := time.Now().Add(5 * time.Second); goroutines > baseGoroutines && time.Now().Before(settle); {
-		time.Sleep(10 * time.Millisecond)
+		runtime.Gosched()
 		goroutines = runtime.NumGoroutine()
 	}
 	heap := heapAfterGC()

@@ -203,14 +203,21 @@ func mismatches(text string, want []sample) []string {
 	return bad
 }
 
+// TestMetricsHandlerServesCountsWhileRunningAndAfterwards runs in a
+// synctest bubble, so that the stalled state is reached exactly when every
+// goroutine blocks (no polling); the handler is served in memory
+// (httptest.NewRecorder), as a network connection would not block durably.
 func TestMetricsHandlerServesCountsWhileRunningAndAfterwards(t *testing.T) {
+	synctest.Test(t, testMetricsHandlerServesCountsWhileRunningAndAfterwards)
+}
+
+func testMetricsHandlerServesCountsWhileRunningAndAfterwards(t *testing.T) {
 	const n, stallAt, capacity = 1000, 100, 8
 
 	p := stream.New(t.Context())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(streamprom.NewCollector(p))
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
-	defer srv.Close()
+	handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
 
 	// double stalls on element stallAt until released, so the scrape sees
 	// a pipeline mid-run in a known state: numbers blocked on its full
@@ -242,7 +249,8 @@ func TestMetricsHandlerServesCountsWhileRunningAndAfterwards(t *testing.T) {
 	}()
 
 	// Counts are published when a worker blocks, so these hold exactly
-	// once every stage has reached its stalled state; poll until then.
+	// once every stage has reached its stalled state: when every goroutine
+	// of the bubble is blocked.
 	running := []sample{
 		{"elements_out_total", "slice", "numbers", stallAt + capacity},
 		{"queue_length", "slice", "numbers", capacity},
@@ -255,18 +263,10 @@ func TestMetricsHandlerServesCountsWhileRunningAndAfterwards(t *testing.T) {
 		{"done", "map", "double", 0},
 		{"done", "collect", "collect#3", 0},
 	}
-	var text string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		text = scrape(t, srv)
-		bad := mismatches(text, running)
-		if len(bad) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the running pipeline never showed the expected counts:\n%s\nlast scrape:\n%s", strings.Join(bad, "\n"), text)
-		}
-		time.Sleep(5 * time.Millisecond)
+	synctest.Wait()
+	text := serveMetrics(t, handler)
+	if bad := mismatches(text, running); len(bad) > 0 {
+		t.Fatalf("the running pipeline does not show the expected counts:\n%s\nscrape:\n%s", strings.Join(bad, "\n"), text)
 	}
 
 	close(release)
@@ -276,7 +276,7 @@ func TestMetricsHandlerServesCountsWhileRunningAndAfterwards(t *testing.T) {
 		t.Fatalf("Collect returned %d items and %v, want %d and nil", len(res.items), res.err, n)
 	}
 
-	text = scrape(t, srv)
+	text = serveMetrics(t, handler)
 	finished := []sample{
 		{"elements_out_total", "slice", "numbers", n},
 		{"elements_in_total", "map", "double", n},
@@ -295,6 +295,19 @@ func TestMetricsHandlerServesCountsWhileRunningAndAfterwards(t *testing.T) {
 	if bad := mismatches(text, finished); len(bad) > 0 {
 		t.Errorf("the finished pipeline's scrape is wrong:\n%s\nscrape:\n%s", strings.Join(bad, "\n"), text)
 	}
+}
+
+// serveMetrics serves GET /metrics with h, in memory, and returns the body.
+func serveMetrics(t *testing.T, h http.Handler) string {
+	t.Helper()
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", "text/plain")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d\n%s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
 }
 
 func TestCollectorMakesEveryStageLabelValid(t *testing.T) {
