@@ -166,7 +166,8 @@
 //
 // [Scan] emits a running fold, [Distinct] removes repeats among a bounded
 // memory of recent keys, [Split] routes by a predicate to two outputs, [Zip]
-// pairs two streams. The sinks [Count], [Any] and [All] answer a question
+// pairs two streams, and [Debounce] passes only the element a burst settles
+// on. The sinks [Count], [Any] and [All] answer a question
 // about a stream; Any and All release their input at the answer, like
 // [First]. [Values] turns a stream into an iterator for a range loop in the
 // caller's goroutine; breaking out of the loop releases the input. (Do not

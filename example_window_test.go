@@ -270,3 +270,20 @@ func ExampleValues() {
 	// 9
 	// <nil>
 }
+
+func ExampleDebounce() {
+	// A search box: only the query typed last, once typing pauses (here:
+	// when the input closes, before a whole minute of quiet) is searched.
+	p := stream.New(context.Background())
+	typed := make(chan string)
+	queries := stream.Debounce(p, typed, time.Minute)
+	go func() {
+		for _, q := range []string{"g", "go", "gol", "gola", "golang"} {
+			typed <- q
+		}
+		close(typed)
+	}()
+	got, err := stream.Collect(p, queries)
+	fmt.Println(got, err)
+	// Output: [golang] <nil>
+}

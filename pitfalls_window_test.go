@@ -44,6 +44,9 @@ func TestPitfall_P01_StreamOperatorsConsumerStopsReading(t *testing.T) {
 				stream.EventTime(func(v int) time.Time { return epoch.Add(time.Duration(v) * time.Millisecond) }, 0),
 				stream.Idle(time.Millisecond))
 		}},
+		{"Debounce", func(p *stream.Pipeline, in <-chan int) {
+			stream.Debounce(p, in, time.Millisecond/2, stream.Capacity(0))
+		}},
 		{"WindowReduce session", func(p *stream.Pipeline, in <-chan int) {
 			stream.WindowReduce(p, in, stream.Session(time.Millisecond), mod, 0, sum)
 		}},

@@ -15,7 +15,9 @@ import (
 
 // streamEW draws one of the element-wise stream-processing operators.
 func (rr *randomRun) streamEW() ewOp {
-	switch rr.r.IntN(4) {
+	switch rr.r.IntN(5) {
+	case 4:
+		return rr.debounceOp()
 	case 0:
 		return rr.scanOp()
 	case 1:
@@ -38,6 +40,22 @@ func (rr *randomRun) scanOp() ewOp {
 		}, o.opts...)
 		rr.record(id, "scan", o.desc, []any{in}, []any{out}, fn)
 		return ewInst{out: out, model: func(m *model) *model { return m.each(identity, keepsAll, true) }}
+	}}
+}
+
+// debounceOp is Debounce: which elements pass depends on timing, so the
+// model is "at most the input, in order"; the last element always passes.
+func (rr *randomRun) debounceOp() ewOp {
+	quiet := time.Duration(1+rr.r.IntN(4)) * time.Millisecond
+	return ewOp{f: identity, build: func(in <-chan rel) ewInst {
+		id, o := rr.newStage(optCapacity)
+		out := stream.Debounce(rr.p, in, quiet, o.opts...)
+		rr.record(id, "debounce", join(quiet.String(), o.desc), []any{in}, []any{out})
+		return ewInst{out: out, model: func(m *model) *model {
+			out := m.each(identity, keepsAll, false)
+			out.exact, out.count = false, -1
+			return out
+		}}
 	}}
 }
 
