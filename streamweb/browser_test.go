@@ -166,6 +166,7 @@ func TestBrowser(t *testing.T) {
 
 	// Size and load time as the browser measured them.
 	perf, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify({
+		firstDraw: performance.getEntriesByName('first-draw').map(e => e.startTime),
 		nav: performance.getEntriesByType('navigation').map(e => ({t: e.loadEventEnd - e.startTime, size: e.transferSize, body: e.decodedBodySize})),
 		res: performance.getEntriesByType('resource').filter(e => !e.name.endsWith('/stats')).map(e => ({name: e.name.split('/').pop(), t: e.duration, size: e.transferSize, body: e.decodedBodySize}))
 	})`))

@@ -6,7 +6,7 @@
 
 const REFRESH_MS = 1000;
 const SVG = 'http://www.w3.org/2000/svg';
-const BOX_W = 250, BOX_H = 106, GAP_X = 64, GAP_Y = 28, PAD = 16;
+const BOX_W = 250, BOX_H = 106, GAP_X = 96, GAP_Y = 28, PAD = 16;
 const NAME_CHARS = 32;
 
 let prev = null;     // the previous snapshot, for rates
@@ -191,6 +191,7 @@ async function tick() {
     drawSummary(snap);
     prev = snap;
     refreshes++;
+    if (refreshes === 1) performance.mark('first-draw');
     document.body.dataset.refreshes = String(refreshes);
     status.className = '';
     status.textContent = 'updated ' + new Date(snap.time * 1000).toLocaleTimeString();
