@@ -217,7 +217,7 @@ type limitedRecordReader struct {
 }
 
 func (l *limitedRecordReader) Read(b []byte) (int, error) {
-	room := l.start + l.max - l.read
+	room := l.max - (l.read - l.start)
 	if room <= 0 {
 		// The record already has max bytes and is incomplete, unless the
 		// input ends here.

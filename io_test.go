@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -314,3 +316,49 @@ func TestReaderSourcesProgrammerErrors(t *testing.T) {
 	})
 	wantStreamPanic(t, func() { stream.FromSlice(p, []int{1}, stream.MaxLineLength(10)) })
 }
+
+// As an adversary: extreme maxima, and user code that panics or exits its
+// goroutine inside a source.
+func TestReaderSourcesAdversarial(t *testing.T) {
+	t.Run("the largest maximum", func(t *testing.T) {
+		p := stream.New(context.Background())
+		lines, err := stream.Collect(p, stream.Lines(p, strings.NewReader("a\nb"), stream.MaxLineLength(math.MaxInt)))
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a", "b"}, lines)
+		p = stream.New(context.Background())
+		n, err := stream.Count(p, stream.CSVRecords(p, strings.NewReader(strings.Repeat("a,b\n", 5000)), nil, stream.MaxLineLength(math.MaxInt)))
+		require.NoError(t, err)
+		assert.Equal(t, 5000, n)
+	})
+	t.Run("a panic in CSVRecords' setup fails the pipeline", func(t *testing.T) {
+		p := stream.New(context.Background())
+		_, err := stream.Collect(p, stream.CSVRecords(p, strings.NewReader("a\n"), func(*csv.Reader) { panic("boom") }))
+		var pe *stream.PanicError
+		require.ErrorAs(t, err, &pe)
+	})
+	t.Run("a panic in a JSON decoder fails the pipeline", func(t *testing.T) {
+		p := stream.New(context.Background())
+		_, err := stream.Collect(p, stream.JSONLines[panicky](p, strings.NewReader("1\n")))
+		var pe *stream.PanicError
+		require.ErrorAs(t, err, &pe)
+	})
+	t.Run("runtime.Goexit in setup fails the pipeline, never hangs it", func(t *testing.T) {
+		p := stream.New(context.Background())
+		_, err := stream.Collect(p, stream.CSVRecords(p, strings.NewReader("a\n"), func(*csv.Reader) { runtime.Goexit() }))
+		require.Error(t, err)
+	})
+	t.Run("a reader that panics fails the pipeline", func(t *testing.T) {
+		p := stream.New(context.Background())
+		err := stream.Drain(p, stream.Lines(p, panickyReader{}))
+		var pe *stream.PanicError
+		require.ErrorAs(t, err, &pe)
+	})
+}
+
+type panicky struct{}
+
+func (*panicky) UnmarshalJSON([]byte) error { panic("decoder boom") }
+
+type panickyReader struct{}
+
+func (panickyReader) Read([]byte) (int, error) { panic("read boom") }
