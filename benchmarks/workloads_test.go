@@ -32,6 +32,7 @@ func oneHop() []workload {
 		}},
 		impl{"lo", loOneHop},
 		impl{"ro", roOneHop},
+		impl{"rill", rillOneHop},
 	)
 	return []workload{w}
 }
@@ -69,6 +70,7 @@ func pipeline3() []workload {
 			return stream.Reduce(p, c, 0, add)
 		}},
 		impl{"ro", roPipeline3},
+		impl{"rill", rillPipeline3},
 	)
 	return []workload{w}
 }
@@ -104,6 +106,7 @@ func parallelMap() []workload {
 				impl{"pond", pondPool(workers, wk.fn)},
 				impl{"ants", antsPool(workers, wk.fn)},
 				impl{"errgroup", errgroupMap(workers, wk.fn)},
+				impl{"rill", rillMap(workers, wk.fn)},
 			)
 			ws = append(ws, w)
 		}
@@ -129,6 +132,7 @@ func orderedMap() []workload {
 				{"stream", streamMap(orderedWorkers, wk.fn)},
 				{"stream-ordered", streamOrderedMap(orderedWorkers, wk.fn)},
 				{"conc", concStream(orderedWorkers, wk.fn)},
+				{"rill", rillOrderedMap(orderedWorkers, wk.fn)},
 			},
 		})
 	}
@@ -178,6 +182,7 @@ func batch() []workload {
 		impl{"stream-maxwait", streamBatch(time.Second)},
 		impl{"lo", loBatch},
 		impl{"ro", roBatch},
+		impl{"rill", rillBatch},
 	)
 	return []workload{w}
 }
