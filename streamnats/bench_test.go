@@ -15,7 +15,8 @@ import (
 // baselines: "fetch" pulls batches of 256 as Source does, "consume" is
 // the client's own callback API; streamnats/foreach is Source → ForEach,
 // streamnats/map+foreach is Source → Map → ForEach. Each stops once all n
-// are acknowledged (the acks flushed to the server).
+// are acknowledged (the acks flushed to the server). cpu-ns/op is the CPU
+// time the process (client and server) spent per message.
 func BenchmarkConsume(b *testing.B) {
 	cases := []struct {
 		name string
@@ -34,11 +35,15 @@ func BenchmarkConsume(b *testing.B) {
 			e.publish(b, "B.x", b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := selfCPU()
 			tt.run(b, c, b.N)
 			if err := e.nc.Flush(); err != nil { // the acks reached the server
 				b.Fatal(err)
 			}
 			b.StopTimer()
+			// CPU time of this process (client and embedded server) per
+			// message: steadier than ns/op on a loaded machine.
+			b.ReportMetric(float64(selfCPU()-cpu)/float64(b.N), "cpu-ns/op")
 			eventually(b, 30*time.Second, "all acknowledged", settledAll(b, c, b.N))
 		})
 	}
