@@ -87,6 +87,7 @@
 // # Goroutines
 //
 // A Source runs one stage goroutine; the NATS client runs one more for the
-// pull request in progress, which ends with the request or the pipeline. The other functions here
-// are stages of package stream, with the goroutines that package documents.
+// pull request in progress, which ends with the request or the pipeline.
+// The other functions here are stages of package stream, with the
+// goroutines that package documents.
 package streamnats
