@@ -114,7 +114,8 @@
 // # Resilience
 //
 // Stages that call a user function (Map, Filter, FlatMap, ForEach) accept
-// per-element policies: [Timeout] bounds each call, [Retry] retries a
+// per-element policies: [Timeout] gives each call a deadline (which the
+// function must honour: Go cannot interrupt it), [Retry] retries a
 // failed call with bounded exponential backoff and jitter, and [OnError]
 // decides, after the retries, whether a failed element is skipped or fails
 // the pipeline. [AdaptiveWorkers] adjusts a stage's concurrency to keep its

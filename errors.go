@@ -53,6 +53,13 @@ func (e *PanicError) Unwrap() error {
 // ending as if the stream were complete.
 var ErrGoexit = errors.New("stream: a function called runtime.Goexit or panicked with nil")
 
+// ErrLateEmit is the cause of the error a stage fails with when the emit
+// function of [Generate] or [FlatMap] is called after the function it was
+// given to returned (from a goroutine that function started, say). emit
+// returns it too. Like iter's yield, emit may be called only from the
+// goroutine running the function, while it runs.
+var ErrLateEmit = errors.New("stream: emit called after its function returned")
+
 // errDone is returned internally by sends and receives when the stage's
 // context is done: the stage ends without reporting anything.
 var errDone = errors.New("stream: stage done")

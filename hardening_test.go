@@ -631,3 +631,98 @@ func TestOnDropPanicFailsThePipeline(t *testing.T) {
 		requirePanicError(t, p.Wait(), "part", "ondrop")
 	})
 }
+
+// Item 8: emit is like iter's yield: it may be called only from the
+// goroutine running the function, while it runs. A late call (from a
+// goroutine the function started) returns ErrLateEmit and fails the stage;
+// it never sends on the closed output.
+func TestLateEmit(t *testing.T) {
+	t.Run("Generate, after the pipeline ended", func(t *testing.T) {
+		p := stream.New(t.Context())
+		var late func(int) error
+		src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+			late = emit
+			return emit(1)
+		})
+		got, err := stream.Collect(p, src)
+		require.NoError(t, err)
+		require.Equal(t, []int{1}, got)
+		require.ErrorIs(t, late(2), stream.ErrLateEmit)
+	})
+	t.Run("FlatMap, after the pipeline ended", func(t *testing.T) {
+		p := stream.New(t.Context())
+		var late func(int) error
+		out := stream.FlatMap(p, stream.FromSlice(p, seq(3)), func(_ context.Context, v int, emit func(int) error) error {
+			late = emit
+			return emit(v)
+		}, stream.Workers(2))
+		got, err := stream.Collect(p, out)
+		require.NoError(t, err)
+		require.Len(t, got, 3)
+		require.ErrorIs(t, late(2), stream.ErrLateEmit)
+	})
+	t.Run("Generate, racing the end of gen", func(t *testing.T) {
+		for range 200 {
+			p := stream.New(t.Context())
+			lateErr := make(chan error, 1)
+			src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+				go func() { lateErr <- emit(2) }()
+				return emit(1)
+			})
+			_, err := stream.Collect(p, src)
+			// Delivered in time, refused as late, or too late to deliver:
+			// never a send on the closed output.
+			if le := <-lateErr; le != nil && !errors.Is(le, context.Canceled) {
+				require.ErrorIs(t, le, stream.ErrLateEmit)
+			}
+			if err != nil {
+				require.ErrorIs(t, err, stream.ErrLateEmit)
+			}
+		}
+	})
+}
+
+// "Decide and document": Timeout cannot interrupt a function that ignores
+// its context; the stage waits for it, and a late success stands.
+func TestTimeoutWaitsForAFunctionIgnoringItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := stream.New(t.Context())
+		start := time.Now()
+		out := stream.Map(p, stream.FromSlice(p, seq(1)), func(_ context.Context, v int) (int, error) {
+			time.Sleep(time.Second) // ignores its context
+			return v + 1, nil
+		}, stream.Timeout(10*time.Millisecond))
+		got, err := stream.Collect(p, out)
+		require.NoError(t, err)
+		require.Equal(t, []int{1}, got)
+		require.Equal(t, time.Second, time.Since(start))
+	})
+}
+
+// "Decide and document": FromSeq cannot interrupt a seq blocked between
+// two values: Stop waits for its next yield.
+func TestFromSeqBlockedHoldsUpTheEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := stream.New(t.Context())
+		unblock := make(chan struct{})
+		src := stream.FromSeq(p, func(yield func(int) bool) {
+			for i := 0; ; i++ {
+				if i == 3 {
+					<-unblock // a blocking read, with no context to watch
+				}
+				if !yield(i) {
+					return
+				}
+			}
+		})
+		stream.ForEach(p, src, func(context.Context, int) error { return nil })
+		done := waitAsync(p)
+		synctest.Wait()
+		p.Stop()
+		synctest.Wait()
+		_, ended := returned(done)
+		require.False(t, ended, "Wait waits for the blocked seq")
+		close(unblock)
+		require.NoError(t, <-done)
+	})
+}

@@ -52,11 +52,16 @@ func Filter[T any](p *Pipeline, in <-chan T, keep func(context.Context, T) (bool
 
 // FlatMap calls fn for every element of in; fn emits any number of values
 // with emit, which blocks while the output is full and returns a non-nil
-// error once the stage is done (fn must then return). Workers, order,
-// closing, errors and cancellation are as for [Map]. With [Ordered] the
-// values of the element at the head of the window go out as fn emits them;
-// those of a later element are held until it is at the head, up to 8 of
-// them, after which its emit blocks until then. A nil p, in or fn panics.
+// error once the stage is done (fn must then return). Like iter's yield,
+// emit may be called only from fn's goroutine while that call of fn runs;
+// a call once the stage has ended fails it with [ErrLateEmit] (and returns
+// it); calls from other goroutines, or after fn returned while the stage
+// runs on, are a data race, which the race detector reports, and may
+// miscount [StageStats]. Workers, order, closing, errors and cancellation
+// are as for [Map]. With [Ordered] the values of the element at the head
+// of the window go out as fn emits them; those of a later element are held
+// until it is at the head, up to 8 of them, after which its emit blocks
+// until then. A nil p, in or fn panics.
 func FlatMap[T, U any](p *Pipeline, in <-chan T, fn func(ctx context.Context, v T, emit func(U) error) error, opts ...Option) <-chan U {
 	checkPipeline(p)
 	checkInput(in, "FlatMap")

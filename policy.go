@@ -17,7 +17,11 @@ import (
 // is d from the call's start, or the pipeline's own deadline if that is
 // earlier. The context is cancelled as soon as the call returns. A call that
 // runs past it should return its context's error, which counts as the
-// element's failure (and may be retried). d <= 0 panics.
+// element's failure (and may be retried). Timeout does not stop, abandon or
+// outrun a call: Go cannot interrupt a function, so the stage waits for it
+// to return, and what it returns stands, even after the deadline (a late
+// success is a success). It bounds the calls of a function that honours its
+// context, and only those. d <= 0 panics.
 func Timeout(d time.Duration) Option {
 	if d <= 0 {
 		panic("stream: Timeout: non-positive duration")

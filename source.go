@@ -27,8 +27,12 @@ func FromSlice[T any](p *Pipeline, items []T, opts ...Option) <-chan T {
 
 // FromSeq emits the values of seq in order, then closes its output. The
 // iteration stops (yield returns false) when the pipeline ends or the output
-// is released. A panic in seq fails the pipeline with a [*PanicError]. A nil
-// seq panics.
+// is released. seq has no context, so nothing can interrupt it between two
+// values: a seq that blocks (on I/O, on a channel) holds up the end of the
+// pipeline until it yields again or returns, and Wait waits for it. For a
+// source that may block, use [Generate], whose function gets the
+// pipeline's context. A panic in seq fails the pipeline with a
+// [*PanicError]. A nil seq panics.
 func FromSeq[T any](p *Pipeline, seq iter.Seq[T], opts ...Option) <-chan T {
 	if seq == nil {
 		panic("stream: FromSeq: nil sequence")
@@ -45,7 +49,8 @@ func FromSeq[T any](p *Pipeline, seq iter.Seq[T], opts ...Option) <-chan T {
 
 // FromSeq2 emits the values of seq in order until seq yields a non-nil
 // error, which fails the pipeline as a [*Error], or until seq ends, which
-// closes the output. A nil seq panics.
+// closes the output. Like [FromSeq], it cannot interrupt a seq that blocks
+// between two values. A nil seq panics.
 func FromSeq2[T any](p *Pipeline, seq iter.Seq2[T, error], opts ...Option) <-chan T {
 	if seq == nil {
 		panic("stream: FromSeq2: nil sequence")
@@ -66,7 +71,12 @@ func FromSeq2[T any](p *Pipeline, seq iter.Seq2[T, error], opts ...Option) <-cha
 // Generate calls gen once, in a goroutine of its own, and emits every value
 // gen passes to emit. emit blocks while the output is full; it returns a
 // non-nil error once the stage is done (pipeline ended or output released),
-// and gen must then return. The output closes when gen returns. An error gen
+// and gen must then return. Like iter's yield, emit may be called only from
+// gen's goroutine, while gen runs: a call after gen returned fails the
+// pipeline with [ErrLateEmit] (and returns it); calls from other goroutines
+// are a data race, which the race detector reports, and may miscount
+// [StageStats]. To emit from several goroutines, let them send to a
+// channel that gen ranges over, or give each its own source and [Merge]. The output closes when gen returns. An error gen
 // returns fails the pipeline, unless the stage was already done. A nil gen
 // panics.
 func Generate[T any](p *Pipeline, gen func(ctx context.Context, emit func(T) error) error, opts ...Option) <-chan T {
@@ -135,6 +145,9 @@ func sourceStage[T any](p *Pipeline, kind string, cfg config, gen func(ctx conte
 			start = time.Now()
 		}
 		emit := func(v T) error {
+			if w.exited.Load() {
+				return w.lateEmit() // see emitter
+			}
 			if isDone(w.done) {
 				return s.ctx.Err()
 			}

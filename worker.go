@@ -41,6 +41,7 @@ func (s *stage) start(body func(w *worker) error) {
 			w.goid.Store(goid())
 			defer s.workerExit()
 			defer w.flush()
+			defer w.exited.Store(true) // before the flush: see emitter
 			s.runWorker(w, body)
 			return nil
 		})
@@ -128,6 +129,7 @@ type worker struct {
 	untimed uint32 // elements since the last latency sample
 	id      int
 	goid    atomic.Uint64 // of the worker's goroutine: see Pipeline.checkOutside
+	exited  atomic.Bool   // the worker's body returned: see emitter
 	done    <-chan struct{}
 	in, out int64 // not yet published
 }
@@ -209,13 +211,39 @@ func consume[T any](s *stage, ins []<-chan T, newStep func(w *worker) func(ctx c
 	})
 }
 
-// emitter returns the function a worker uses to send to out. Once the worker
-// is done it returns the stage context's error, which user code sees.
+// emitter returns the function a worker uses to send to out, which user
+// code calls as emit (Generate, FlatMap). Once the worker is done it returns
+// the stage context's error, which user code sees. Like iter's yield, emit
+// may be called only from the goroutine running the user's function, while
+// it runs. A call once the worker has exited fails the stage with
+// [ErrLateEmit] and returns it, even when the output is already closed: it
+// never sends on a closed channel. (Calls from other goroutines while the
+// function runs are not detected: that would cost an atomic operation per
+// element, and the race detector reports them.)
 func emitter[T any](w *worker, out chan<- T) func(T) error {
-	return func(v T) error {
+	return func(v T) (err error) {
+		if w.exited.Load() {
+			return w.lateEmit()
+		}
+		defer func() {
+			// The worker exited, and its stage closed out, between the
+			// check above and the send.
+			if r := recover(); r != nil {
+				if !w.exited.Load() {
+					panic(r)
+				}
+				err = w.lateEmit()
+			}
+		}()
 		if send(w, out, v, w.done) != nil {
 			return context.Canceled
 		}
 		return nil
 	}
+}
+
+// lateEmit fails the stage of w for a call of emit after w exited.
+func (w *worker) lateEmit() error {
+	w.s.fail(ErrLateEmit)
+	return ErrLateEmit
 }
