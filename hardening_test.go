@@ -6,6 +6,7 @@ package stream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -649,18 +650,23 @@ func TestLateEmit(t *testing.T) {
 		require.Equal(t, []int{1}, got)
 		require.ErrorIs(t, late(2), stream.ErrLateEmit)
 	})
-	t.Run("FlatMap, after the pipeline ended", func(t *testing.T) {
-		p := stream.New(t.Context())
-		var late func(int) error
-		out := stream.FlatMap(p, stream.FromSlice(p, seq(3)), func(_ context.Context, v int, emit func(int) error) error {
-			late = emit
-			return emit(v)
-		}, stream.Workers(2))
-		got, err := stream.Collect(p, out)
-		require.NoError(t, err)
-		require.Len(t, got, 3)
-		require.ErrorIs(t, late(2), stream.ErrLateEmit)
-	})
+	for _, opts := range [][]stream.Option{{stream.Workers(2)}, {stream.Workers(2), stream.Ordered()}} {
+		t.Run(fmt.Sprintf("FlatMap with %d options, after the pipeline ended", len(opts)), func(t *testing.T) {
+			p := stream.New(t.Context())
+			var mu sync.Mutex
+			var late func(int) error
+			out := stream.FlatMap(p, stream.FromSlice(p, seq(3)), func(_ context.Context, v int, emit func(int) error) error {
+				mu.Lock()
+				late = emit
+				mu.Unlock()
+				return emit(v)
+			}, opts...)
+			got, err := stream.Collect(p, out)
+			require.NoError(t, err)
+			require.Len(t, got, 3)
+			require.ErrorIs(t, late(2), stream.ErrLateEmit)
+		})
+	}
 	t.Run("Generate, racing the end of gen", func(t *testing.T) {
 		for range 200 {
 			p := stream.New(t.Context())

@@ -231,7 +231,11 @@ more:
 }
 
 // emit is the emit function of the worker's steps.
-func (ow *orderedWorker[T, U]) emit(u U) error {
+func (ow *orderedWorker[T, U]) emit(u U) (err error) {
+	if ow.w.exited.Load() {
+		return ow.w.lateEmit() // see emitter
+	}
+	defer ow.w.recoverLateEmit(&err)
 	if !ow.owner {
 		sl := ow.sl
 		if ow.n == len(sl.vals) {

@@ -225,16 +225,7 @@ func emitter[T any](w *worker, out chan<- T) func(T) error {
 		if w.exited.Load() {
 			return w.lateEmit()
 		}
-		defer func() {
-			// The worker exited, and its stage closed out, between the
-			// check above and the send.
-			if r := recover(); r != nil {
-				if !w.exited.Load() {
-					panic(r)
-				}
-				err = w.lateEmit()
-			}
-		}()
+		defer w.recoverLateEmit(&err)
 		if send(w, out, v, w.done) != nil {
 			return context.Canceled
 		}
@@ -246,4 +237,16 @@ func emitter[T any](w *worker, out chan<- T) func(T) error {
 func (w *worker) lateEmit() error {
 	w.s.fail(ErrLateEmit)
 	return ErrLateEmit
+}
+
+// recoverLateEmit, deferred by an emit function that checked that w had not
+// exited, turns the panic of a send on the closed output into ErrLateEmit:
+// w exited, and its stage closed the output, between the check and the send.
+func (w *worker) recoverLateEmit(err *error) {
+	if r := recover(); r != nil {
+		if !w.exited.Load() {
+			panic(r)
+		}
+		*err = w.lateEmit()
+	}
 }
