@@ -593,23 +593,25 @@ func TestEndOfPipelineIsNotADrop(t *testing.T) {
 		require.Empty(t, l.events)
 		require.Zero(t, l.onDrop)
 	})
-	synctest.Test(t, func(t *testing.T) {
-		var l dropTally
-		p := stream.New(t.Context())
-		p.SetObserver(&l)
-		m := stream.Map(p, stream.FromSlice(p, seq(1000)), double, stream.Name("m"), stream.Workers(4))
-		stream.ForEach(p, m, func(_ context.Context, v int) error {
-			if v == 20 {
-				p.Stop()
+	for _, opts := range [][]stream.Option{{stream.Workers(4)}, {stream.Workers(4), stream.Ordered()}} {
+		synctest.Test(t, func(t *testing.T) {
+			var l dropTally
+			p := stream.New(t.Context())
+			p.SetObserver(&l)
+			m := stream.Map(p, stream.FromSlice(p, seq(1000)), double, append(opts, stream.Name("m"))...)
+			stream.ForEach(p, m, func(_ context.Context, v int) error {
+				if v == 20 {
+					p.Stop()
+				}
+				return nil
+			})
+			require.NoError(t, p.Wait())
+			for _, st := range p.Stats() {
+				require.Zero(t, st.Dropped, "stage %s (%d options)", st.Name, len(opts))
 			}
-			return nil
+			require.Empty(t, l.events)
 		})
-		require.NoError(t, p.Wait())
-		for _, st := range p.Stats() {
-			require.Zero(t, st.Dropped, "stage %s", st.Name)
-		}
-		require.Empty(t, l.events)
-	})
+	}
 }
 
 // OnDrop is user code like the others: a panic in it, even on the drain of

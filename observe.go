@@ -185,17 +185,10 @@ func recovered(r any) error {
 	return &PanicError{Value: r, Stack: debug.Stack()}
 }
 
-// drop counts n elements worker w dropped and tells the observer, and
-// reports whether it did: once the stage is done (the pipeline ended, or
-// every output was released) what it discards is not a drop (see "Drops"
-// in the package doc).
-func (w *worker) drop(n int64) bool {
-	if isDone(w.s.ctx.Done()) {
-		return false
-	}
+// drop counts n elements worker w dropped and tells the observer.
+func (w *worker) drop(n int64) {
 	w.c.dropped.Add(n)
 	w.s.notify(Event{Kind: ElementDropped, Count: n})
-	return true
 }
 
 // callOnDrop calls f, which calls the stage's OnDrop function, one call at

@@ -133,7 +133,8 @@ func (ow *orderedWorker[T, U]) loop(step stepFunc[T, U]) error {
 		}
 		for j := range k {
 			if isDone(w.done) {
-				w.drop(int64(k - j)) // received, never started (P21)
+				// Received, never started (P21): discarded, not dropped
+				// (see "Drops" in the package doc).
 				clear(ow.run[j:k])
 				return errDone
 			}
@@ -147,8 +148,7 @@ func (ow *orderedWorker[T, U]) loop(step stepFunc[T, U]) error {
 			}
 			if err := step(ctx, v, emit); err != nil {
 				if j+1 < k {
-					w.drop(int64(k - j - 1))
-					clear(ow.run[j+1 : k])
+					clear(ow.run[j+1 : k]) // discarded: the stage fails
 				}
 				return err
 			}

@@ -40,7 +40,7 @@ func Split[T any](p *Pipeline, in <-chan T, pred func(context.Context, T) (bool,
 			}
 			sent, err := sendOrReleased(w, outs[i], v, s.outputs[i])
 			if !sent && err == nil {
-				dropped(w, onDrop, v)
+				droppedIfRunning(w, onDrop, v)
 			}
 			return err
 		})
@@ -86,7 +86,7 @@ func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan P
 			}
 			y, err := take(w, b, closesB, (<-chan time.Time)(nil))
 			if err != nil {
-				if err == errClosed {
+				if err == errClosed && !isDone(w.s.ctx.Done()) {
 					w.drop(1) // x has no partner
 				}
 				return err

@@ -63,7 +63,7 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 				return err
 			}
 			if err := send(w, out, v, w.done); err != nil {
-				dropped(w, onDrop, v) // taken for this output before its release
+				droppedIfRunning(w, onDrop, v) // taken for this output before its release
 				return err
 			}
 		}
@@ -120,7 +120,7 @@ func Partition[T any, K comparable](p *Pipeline, in <-chan T, n int, key func(T)
 			i := maphash.Comparable(seed, key(v)) % uint64(n)
 			sent, err := sendOrReleased(w, outs[i], v, s.outputs[i])
 			if !sent && err == nil {
-				dropped(w, onDrop, v)
+				droppedIfRunning(w, onDrop, v)
 			}
 			return err
 		}
@@ -163,9 +163,21 @@ func checkN(n int, op string) {
 }
 
 // dropped counts a dropped element and passes it to the OnDrop function,
-// if any, unless the stage is done (see worker.drop).
+// if any.
 func dropped[T any](w *worker, onDrop func(T), v T) {
-	if w.drop(1) && onDrop != nil {
+	w.drop(1)
+	if onDrop != nil {
 		w.s.callOnDrop(func() { onDrop(v) })
+	}
+}
+
+// droppedIfRunning is dropped for an element bound for a released output:
+// once the stage is done (the pipeline ended, or every output was released)
+// it is discarded, not dropped (see "Drops" in the package doc). A policy's
+// drop (Buffer's overflow) is a drop whenever it happens: the element may
+// already be out of the output, and the stage's end must not hide it.
+func droppedIfRunning[T any](w *worker, onDrop func(T), v T) {
+	if !isDone(w.s.ctx.Done()) {
+		dropped(w, onDrop, v)
 	}
 }
