@@ -16,3 +16,8 @@ var ErrRedeliver = errors.New("streamnats: redeliver")
 // ErrNoID is the error of publishing a [Message] with an empty ID: without
 // an ID JetStream cannot de-duplicate a retried publish. It is not retried.
 var ErrNoID = errors.New("streamnats: message without an ID")
+
+// ErrAck is wrapped by the error that fails the pipeline when acknowledging
+// a finished message fails (typically: the connection is closed). The
+// message stays unacknowledged on the server, so it is redelivered.
+var ErrAck = errors.New("streamnats: acknowledging a message failed")

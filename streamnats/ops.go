@@ -18,7 +18,8 @@ import (
 // A function's error is retried per stream.Retry, if given; then, instead
 // of failing the pipeline, it fails the element's messages: they are NAKed
 // for redelivery, or dead-lettered once out of budget (see "Failure" in the
-// package doc), and the element is skipped. [OnError] changes that.
+// package doc), and the element is skipped. [OnError] changes that. An
+// acknowledgement that fails fails the pipeline with [ErrAck].
 
 // OnError decides what happens to an element whose function failed, after
 // any retries, in the stages of this package: h gets the element's value
@@ -34,6 +35,9 @@ func OnError[T any](h func(v T, err error) error) stream.Option {
 		panic("streamnats: OnError: nil handler")
 	}
 	return stream.OnError(func(m Msg[T], err error) error {
+		if errors.Is(err, ErrAck) {
+			return err // not the function's failure: the connection's
+		}
 		herr := h(m.Value, err)
 		switch {
 		case herr == nil:
@@ -46,8 +50,14 @@ func OnError[T any](h func(v T, err error) error) stream.Option {
 }
 
 // failed is the default OnError of the stages of this package.
+// An acknowledgement that failed ([ErrAck]) fails the pipeline instead.
 func failed[T any]() stream.Option {
-	return stream.OnError(func(m Msg[T], err error) error { return m.fail(err) })
+	return stream.OnError(func(m Msg[T], err error) error {
+		if errors.Is(err, ErrAck) {
+			return err
+		}
+		return m.fail(err)
+	})
 }
 
 // withDefault puts def before opts, so that an OnError among opts wins.

@@ -51,7 +51,10 @@ func (t *ticket) release() error {
 	if t.refs.Add(-1) != 0 || !t.finalised.CompareAndSwap(false, true) {
 		return nil
 	}
-	return t.msg.Ack()
+	if err := t.msg.Ack(); err != nil {
+		return fmt.Errorf("%w: message %s: %w", ErrAck, t.message.ID, err)
+	}
+	return nil
 }
 
 // fail NAKs or dead-letters the message, once; elements still carrying it
