@@ -50,8 +50,10 @@
 // [ErrNoDeadLetter] and stays unacknowledged. [OnError] replaces the policy
 // for one stage: skip the element, redeliver it, or fail the pipeline.
 //
-// A panic in a function fails the pipeline (see package stream); the
-// messages in flight stay unacknowledged and are redelivered.
+// A panic in a function fails the pipeline (see package stream), and so
+// does an acknowledgement that fails ([ErrAck], typically a closed
+// connection); the messages in flight stay unacknowledged and are
+// redelivered.
 //
 // # Backpressure
 //
