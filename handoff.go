@@ -77,7 +77,11 @@ func take[T any](w *worker, ch <-chan T, closes bool, timeout <-chan time.Time) 
 	if !ok {
 		return v, errClosed
 	}
-	if w.s.callsUser && isDone(w.done) {
+	if w.s.callsUser && (isDone(w.done) || isDone(w.s.p.ctx.Done())) {
+		// The pipeline's context is checked too: Stop and a failure cancel
+		// the stages one after another, and a stage cancelled first may
+		// still hand on an element (Batch flushing at its input's close)
+		// to one not cancelled yet.
 		// Received, but the stage is done: discarded, not dropped (see
 		// "Drops" in the package doc).
 		var zero T

@@ -132,7 +132,7 @@ func (ow *orderedWorker[T, U]) loop(step stepFunc[T, U]) error {
 			return err
 		}
 		for j := range k {
-			if isDone(w.done) {
+			if isDone(w.done) || isDone(w.s.p.ctx.Done()) { // see take
 				// Received, never started (P21): discarded, not dropped
 				// (see "Drops" in the package doc).
 				clear(ow.run[j:k])

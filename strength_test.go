@@ -306,3 +306,50 @@ func TestPartitionKeepsItsModulusAsOutputsAreReleased(t *testing.T) {
 		assert.GreaterOrEqual(t, dropped, int64(n/keys-1), "the released output's keys are dropped")
 	})
 }
+
+// TestNoCallOnceStopHasBegun: Stop cancels the stages one after another.
+// A stage cancelled early may still hand on an element (Batch flushes its
+// partial batch when its input closes), and a stage further down, not yet
+// cancelled, must not start its function on it: once the pipeline's own
+// context is done, no user function starts (P21), whatever the order in
+// which the stages hear of it. Two hundred idle stages make the
+// cancellation take long enough for the race to show: before the fix, a
+// few runs in a hundred called the function after Stop (it was found by
+// TestRandomPipelines, seed 6123).
+func TestNoCallOnceStopHasBegun(t *testing.T) {
+	runs := 300
+	if testing.Short() {
+		runs = 100
+	}
+	var late atomic.Int64
+	for range runs {
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(context.Background())
+			var stopped atomic.Bool
+			src := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+				if err := emit(1); err != nil {
+					return err
+				}
+				<-ctx.Done()
+				return ctx.Err()
+			})
+			call := func() {
+				if stopped.Load() {
+					late.Add(1)
+				}
+			}
+			batches := stream.Batch(p, src, 3, 0)
+			ordered := stream.Map(p, batches, func(_ context.Context, b []int) ([]int, error) { call(); return b, nil },
+				stream.Workers(3), stream.Ordered())
+			stream.ForEach(p, ordered, func(context.Context, []int) error { call(); return nil })
+			for range 200 {
+				p.Go("", func(ctx context.Context) error { <-ctx.Done(); return nil })
+			}
+			synctest.Wait() // everything blocked: one element waits in Batch
+			stopped.Store(true)
+			p.Stop()
+			require.NoError(t, p.Wait())
+		})
+	}
+	assert.Zero(t, late.Load(), "calls started after Stop, in %d runs", runs)
+}
