@@ -197,6 +197,48 @@ func TestWorkers_SIGKILLMidStreamLosesNothing(t *testing.T) {
 		n, a.count(), b.count(), c3.count(), atKill, distinct, recovered.Round(time.Millisecond), lines-distinct)
 }
 
+// SIGTERM mid-stream: the worker drains and exits 0, every ID it wrote is
+// acknowledged and nothing it did not write is; a second worker then
+// processes exactly the rest: no duplicate, no loss.
+func TestWorkers_SIGTERMDrainsAndExitsZero(t *testing.T) {
+	n := 2000
+	if full() {
+		n = 20000
+	}
+	e := newEnv(t)
+	e.stream(t, "JOBS")
+	c := e.consumer(t, "JOBS", "workers", 30*time.Second)
+	e.publish(t, "JOBS.x", n)
+
+	tl := newTally()
+	a := startWorker(t, e, "JOBS", "workers", tl)
+	eventually(t, 60*time.Second, "the worker processed a tenth", func() bool { return a.count() >= n/10 })
+	if err := a.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("worker after SIGTERM: %v; stderr:\n%s", err, a.stderr.String())
+	}
+	written := a.count()
+	if written >= n {
+		t.Fatal("the worker processed everything before SIGTERM: not mid-stream")
+	}
+	eventually(t, 10*time.Second, "exactly what the worker wrote is acknowledged", func() bool {
+		ci := info(t, c)
+		return ci.AckFloor.Stream == uint64(written) && ci.NumAckPending == 0
+	})
+	b := startWorker(t, e, "JOBS", "workers", tl)
+	eventually(t, 60*time.Second, "every message processed and acknowledged", func() bool {
+		distinct, _ := tl.counts()
+		return distinct == n && settledAll(t, c, n)()
+	})
+	if err := b.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("second worker after SIGTERM: %v", err)
+	}
+	if distinct, lines := tl.counts(); lines != n {
+		t.Fatalf("%d lines for %d messages: %d duplicates after a drain", lines, distinct, lines-distinct)
+	}
+	t.Logf("drain: %d messages; SIGTERM after %d written, all %d acknowledged, exit 0; the second worker wrote the other %d; duplicates 0",
+		n, written, written, b.count())
+}
+
 // Throughput of 1, 2 and 4 worker processes sharing one consumer, each
 // count run three times (the median logged), with the CPU time the workers
 // and this process (the embedded server, mostly) spent per message.
