@@ -163,7 +163,10 @@
 // after a quiet spell instead. The open panes are bounded ([MaxPanes],
 // [DefaultMaxPanes]); beyond the bound the pane that would close first goes
 // out early, flagged and counted in [StageStats].Early. A window stage uses
-// one goroutine and at most one timer, stopped when it ends.
+// one goroutine and at most one timer, stopped when it ends. An unkeyed
+// window that collects its elements is WindowReduce with a single key and a
+// fold that appends: what the fold keeps is the memory it needs, so keep it
+// bounded (see the examples of WindowReduce).
 //
 // [Scan] emits a running fold, [Distinct] removes repeats among a bounded
 // memory of recent keys, [Split] routes by a predicate to two outputs, [Zip]

@@ -287,3 +287,35 @@ func ExampleDebounce() {
 	fmt.Println(got, err)
 	// Output: [golang] <nil>
 }
+
+// A collecting, unkeyed window is WindowReduce with one key and a fold that
+// appends: its memory is what the fold keeps, so bound it. Here each
+// minute keeps its first two log lines and counts the rest.
+func ExampleWindowReduce_collect() {
+	type line struct {
+		at  time.Time
+		msg string
+	}
+	lines := []line{
+		{at10(1 * time.Second), "start"}, {at10(2 * time.Second), "load"}, {at10(3 * time.Second), "ready"},
+		{at10(61 * time.Second), "request"},
+	}
+	const keep = 2
+	p := stream.New(context.Background())
+	out := stream.WindowReduce(p, stream.FromSlice(p, lines), stream.Tumbling(time.Minute),
+		func(line) struct{} { return struct{}{} }, // one key: unkeyed
+		[]string(nil), func(first []string, l line) []string {
+			if len(first) < keep {
+				first = append(first, l.msg) // a new slice per pane: init is nil
+			}
+			return first
+		},
+		stream.EventTime(func(l line) time.Time { return l.at }, 0))
+	panes, _ := stream.Collect(p, out)
+	for _, pn := range panes {
+		fmt.Println(pn.Start.Format("15:04"), pn.Value, "of", pn.Count)
+	}
+	// Output:
+	// 10:00 [start load] of 3
+	// 10:01 [request] of 1
+}

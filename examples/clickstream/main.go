@@ -82,7 +82,8 @@ type report struct {
 	perMinute []stream.Pane[string, int]
 	tops      []stream.Pane[int, topPages]
 	sessions  []stream.Pane[string, session]
-	late      int64
+	late      int64 // views too late for their minute
+	topLate   int64 // panes too late for their minute's top: none, as they come together
 }
 
 func main() {
@@ -173,8 +174,11 @@ func analyse(ctx context.Context, views []view) (report, error) {
 	}
 	r.sessions = got
 	for _, st := range p.Stats() {
-		if st.Name == "views per minute" {
+		switch st.Name {
+		case "views per minute":
 			r.late = st.Dropped
+		case "top pages":
+			r.topLate = st.Dropped
 		}
 	}
 	return r, nil

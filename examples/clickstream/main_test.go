@@ -62,7 +62,17 @@ func TestCountsMatchAModel(t *testing.T) {
 	}
 	assert.LessOrEqual(t, total, len(views))
 	assert.Greater(t, total, len(views)-3, "a session view is late only if it is more than 30s behind")
+	assert.Zero(t, r.topLate, "a minute's panes come together: none misses its top")
+	assert.Len(t, r.tops, len(minutes(r)))
 	for _, pn := range r.tops {
 		assert.Positive(t, pn.Value.n)
 	}
+}
+
+func minutes(r report) map[time.Time]bool {
+	m := map[time.Time]bool{}
+	for _, pn := range r.perMinute {
+		m[pn.Start] = true
+	}
+	return m
 }
