@@ -133,7 +133,16 @@
 // adapter modules export as real histograms: streamprom (Prometheus) and
 // streamotel (OpenTelemetry). An [Observer] ([Pipeline.SetObserver], [WithObserver],
 // [SlogObserver]) hears about starts, stops, failures, retries, drops and
-// panics. [Pipeline.Graph] draws the topology as a Mermaid flowchart.
+// panics. [Pipeline.Graph] draws the topology as a Mermaid flowchart, and
+// the streamweb module serves it as a live page with per-stage rates.
+//
+// # Adapter modules
+//
+// Dependencies heavier than golang.org/x stay out of this module: each
+// adapter is a module of its own beside it — streamprom (a Prometheus
+// collector for Stats), streamotel (OpenTelemetry metrics), streamweb (the
+// live view, an http.Handler) and streamnats (NATS JetStream sources and
+// sinks with at-least-once delivery across processes).
 //
 // # Reading input
 //
