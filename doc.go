@@ -153,8 +153,11 @@
 // close it, and the caller keeps it open until the pipeline has ended. A
 // source notices that it should stop only between reads, except on a reader
 // with a SetReadDeadline method (a net.Conn), whose blocked Read it
-// interrupts; close any other reader that can block for long when the
-// pipeline's context is done.
+// interrupts. Close any other reader that can block for long when the
+// pipeline's context is done (context.AfterFunc), and end such a pipeline
+// with [Pipeline.Stop] or an error: a [First] or [Take] that releases the
+// source does not end the pipeline's context, so it would wait for the
+// blocked Read.
 //
 // # Stream processing
 //
