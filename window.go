@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"strconv"
@@ -93,6 +95,16 @@ type Pane[K comparable, A any] struct {
 	Early bool
 }
 
+// ErrTimestamp is the cause of the error an [EventTime] stage fails with
+// when an element's timestamp is outside the years 1678 to 2262.
+var ErrTimestamp = errors.New("stream: timestamp outside the years 1678 to 2262")
+
+// The range of Unix seconds whose nanoseconds fit an int64.
+const (
+	minUnixSec = math.MinInt64/int64(time.Second) + 1
+	maxUnixSec = math.MaxInt64/int64(time.Second) - 1
+)
+
 // DefaultMaxPanes is the number of open panes a [WindowReduce] stage holds
 // at most without a [MaxPanes] option.
 const DefaultMaxPanes = 100_000
@@ -118,7 +130,9 @@ type windowOptions struct {
 // The watermark moves only when elements arrive: if the stream goes quiet,
 // the last windows stay open until it closes, however long that takes. Add
 // [Idle] to close them after a quiet spell. Timestamps must lie within the
-// years 1678 to 2262 (they are kept as Unix nanoseconds). T must be the
+// years 1678 to 2262 (they are kept as Unix nanoseconds): one outside, such
+// as the zero time.Time of a missing timestamp, fails the pipeline with
+// [ErrTimestamp]. T must be the
 // stage's element type: a mismatch panics when the stage is built. A nil ts
 // or a negative lateness panics.
 func EventTime[T any](ts func(T) time.Time, lateness time.Duration) Option {
@@ -359,7 +373,11 @@ func (ws *windows[T, K, A]) runEvent(in <-chan T, closes bool, ts func(T) time.T
 			return err
 		}
 		w.received()
-		t := ts(v).UnixNano()
+		at := ts(v)
+		if sec := at.Unix(); sec < minUnixSec || sec > maxUnixSec {
+			return fmt.Errorf("%w: %v", ErrTimestamp, at)
+		}
+		t := at.UnixNano()
 		if idle > 0 {
 			last = time.Now()
 		}

@@ -442,3 +442,21 @@ func TestWindowAlignedToZeroTime(t *testing.T) {
 		assert.True(t, panes[0].End.Equal(panes[0].Start.Add(size)))
 	}
 }
+
+// TestWindowBadTimestamp: a timestamp outside what the stage can hold (the
+// zero time of a missing timestamp) fails the pipeline with a clear error,
+// instead of landing in some pane.
+func TestWindowBadTimestamp(t *testing.T) {
+	for _, bad := range []time.Time{{}, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		p := stream.New(context.Background())
+		evs := []time.Time{epoch, bad, epoch}
+		out := stream.WindowReduce(p, stream.FromSlice(p, evs), stream.Tumbling(time.Minute),
+			func(time.Time) int { return 0 }, 0, func(n int, _ time.Time) int { return n + 1 },
+			stream.EventTime(func(t time.Time) time.Time { return t }, 0), stream.Name("w"))
+		_, err := stream.Collect(p, out)
+		require.ErrorIs(t, err, stream.ErrTimestamp)
+		var se *stream.Error
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, "w", se.Stage)
+	}
+}
