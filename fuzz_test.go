@@ -47,15 +47,28 @@ func FuzzMap(f *testing.F) {
 	f.Add(1, 0, false, 0, uint8(0))
 	f.Add(6, 0, false, 257, uint8(1))
 	f.Add(64, 64, true, 300, uint8(7))
-	f.Add(0, 1, false, 10, uint8(1))  // Workers(0)
-	f.Add(3, -1, true, 10, uint8(1))  // Capacity(-1)
-	f.Add(-5, 3, false, -9, uint8(2)) // Workers(-5)
+	f.Add(0, 1, false, 10, uint8(1))          // Workers(0)
+	f.Add(3, -1, true, 10, uint8(1))          // Capacity(-1)
+	f.Add(-5, 3, false, -9, uint8(2))         // Workers(-5)
+	f.Add(1<<16+1, 1, false, 1, uint8(0))     // Workers too large
+	f.Add(math.MaxInt, 1, true, 1, uint8(0))  // Workers(math.MaxInt)
+	f.Add(2, 1<<30+1, false, 1, uint8(0))     // Capacity too large
+	f.Add(2, math.MaxInt, false, 1, uint8(0)) // Capacity(math.MaxInt)
 	f.Fuzz(func(t *testing.T, workers, capacity int, ordered bool, n int, slow uint8) {
 		if workers < 1 {
 			wantStreamPanic(t, func() { stream.Workers(workers) })
 			return
 		}
 		if capacity < 0 {
+			wantStreamPanic(t, func() { stream.Capacity(capacity) })
+			return
+		}
+		// Sizes beyond what a stage may allocate panic, at the option.
+		if workers > fuzzMaxWorkers {
+			wantStreamPanic(t, func() { stream.Workers(workers) })
+			return
+		}
+		if capacity > fuzzMaxCapacity {
 			wantStreamPanic(t, func() { stream.Capacity(capacity) })
 			return
 		}
@@ -92,6 +105,7 @@ func FuzzBatch(f *testing.F) {
 	f.Add(4, 1, 0, 1, false)
 	f.Add(0, 1, 10, 1, false)  // size 0
 	f.Add(-2, 1, 10, 1, false) // size -2
+	f.Add(math.MaxInt, 1, 10, 1, false)
 	f.Fuzz(func(t *testing.T, size, waitMs, n, workers int, ordered bool) {
 		if size < 1 {
 			synctest.Test(t, func(t *testing.T) {
@@ -102,6 +116,14 @@ func FuzzBatch(f *testing.F) {
 			})
 			return
 		}
+		// Any size, however large, builds a stage that batches and ends
+		// (it does not allocate size up front).
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(context.Background())
+			got, err := collectWithin(t, p, stream.Batch(p, stream.FromSlice(p, seq(3)), size, 0))
+			require.NoError(t, err)
+			require.Equal(t, seq(3), slices.Concat(got...))
+		})
 		size, n = min(size, 1024), fuzzLen(n)
 		maxWait := time.Duration(waitMs%1000) * time.Millisecond
 		workers = 1 + int(uint(workers)%8)
@@ -203,8 +225,9 @@ func FuzzFanOut(f *testing.F) {
 	f.Add(50, 2, 0, uint8(1))
 	f.Add(10, 0, 1, uint8(0))  // n = 0
 	f.Add(10, -1, 1, uint8(0)) // n = -1
+	f.Add(10, math.MaxInt, 1, uint8(0))
 	f.Fuzz(func(t *testing.T, n, outs, capacity int, slow uint8) {
-		if outs < 1 {
+		if outs < 1 || outs > fuzzMaxWorkers {
 			fuzzPanicsOnSplit(t, func(p *stream.Pipeline, in <-chan int) { stream.FanOut(p, in, outs) })
 			return
 		}
@@ -229,8 +252,9 @@ func FuzzBroadcast(f *testing.F) {
 	f.Add(0, 1, 0, uint8(1))
 	f.Add(200, 16, 8, uint8(5))
 	f.Add(10, 0, 1, uint8(0)) // n = 0
+	f.Add(10, 1<<16+1, 1, uint8(0))
 	f.Fuzz(func(t *testing.T, n, outs, capacity int, slow uint8) {
-		if outs < 1 {
+		if outs < 1 || outs > fuzzMaxWorkers {
 			fuzzPanicsOnSplit(t, func(p *stream.Pipeline, in <-chan int) { stream.Broadcast(p, in, outs) })
 			return
 		}
@@ -252,8 +276,9 @@ func FuzzPartition(f *testing.F) {
 	f.Add(300, 32, 64, 8, uint8(5))
 	f.Add(50, 4, 1, 0, uint8(2))
 	f.Add(10, 0, 3, 1, uint8(0)) // n = 0
+	f.Add(10, math.MaxInt, 3, 1, uint8(0))
 	f.Fuzz(func(t *testing.T, n, outs, keys, capacity int, slow uint8) {
-		if outs < 1 {
+		if outs < 1 || outs > fuzzMaxWorkers {
 			fuzzPanicsOnSplit(t, func(p *stream.Pipeline, in <-chan int) {
 				stream.Partition(p, in, outs, func(v int) int { return v })
 			})
@@ -331,9 +356,10 @@ func FuzzBuffer(f *testing.F) {
 	f.Add(-1, int(stream.Block), 10, uint8(0)) // size -1
 	f.Add(2, -1, 10, uint8(0))                 // unknown policy
 	f.Add(2, 4, 10, uint8(0))                  // unknown policy
+	f.Add(math.MaxInt, int(stream.Block), 10, uint8(0))
 	f.Fuzz(func(t *testing.T, size, policy, n int, slow uint8) {
 		overflow := stream.Overflow(policy)
-		if size < 1 || overflow < stream.Block || overflow > stream.Fail {
+		if size < 1 || size > fuzzMaxCapacity || overflow < stream.Block || overflow > stream.Fail {
 			synctest.Test(t, func(t *testing.T) {
 				p := stream.New(context.Background())
 				defer p.Wait()
@@ -427,6 +453,14 @@ func FuzzThrottle(f *testing.F) {
 		})
 	})
 }
+
+// The largest Workers (and outputs of FanOut, Broadcast, Partition) and
+// Capacity (and Buffer size) a stage accepts: beyond, they panic (see the
+// package doc's "Programmer errors").
+const (
+	fuzzMaxWorkers  = 1 << 16
+	fuzzMaxCapacity = 1 << 30
+)
 
 // fuzzLen maps any int to a stream length in [0, 300].
 func fuzzLen(n int) int { return int(uint(n) % 301) }
