@@ -195,15 +195,17 @@ func (w *worker) drop(n int64) {
 // a time, and fails the stage if it panics or does not return: it may run
 // outside the worker's own recovery (on a released output's drain).
 func (s *stage) callOnDrop(f func()) {
-	s.dropMu.Lock()
-	defer s.dropMu.Unlock()
 	returned := false
 	defer func() {
 		if !returned {
-			s.abnormal(&s.counters[0], recover())
+			r := recover()
+			s.dropMu.Unlock()
+			s.abnormal(&s.counters[0], r) // not under the lock: it tells the observer
 		}
 	}()
+	s.dropMu.Lock()
 	f()
+	s.dropMu.Unlock()
 	returned = true
 }
 

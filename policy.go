@@ -189,9 +189,12 @@ func wrap[T, U any](pol *policy[T], w *worker, step stepFunc[T, U]) stepFunc[T, 
 			if err := onError(v, err); err != nil {
 				return err
 			}
-			w.s.notify(Event{Kind: ElementFailed, Err: err})
+			// Counted before the observer hears of it: an observer that
+			// does not return (Goexit) must not leave a told failure
+			// uncounted.
 			w.c.errors.Add(1)
 			w.c.skipped.Add(1)
+			w.s.notify(Event{Kind: ElementFailed, Err: err})
 			return nil
 		}
 	}

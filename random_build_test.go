@@ -1143,7 +1143,12 @@ func (rr *randomRun) plan() {
 		pl := planOf(n)
 		pl.faultAt = at(rr.maxSource)
 		pl.panic = n.caps&capErr == 0 || (n.caps&capPanic != 0 && rr.r.IntN(2) == 0)
-		rr.planDesc = append(rr.planDesc, fmt.Sprintf("%s=%s@%d#%d", map[bool]string{true: "panic", false: "error"}[pl.panic], n.kind, n.id, pl.faultAt))
+		pl.goexit = pl.panic && rr.r.IntN(3) == 0 // a function that calls t.FailNow, say
+		what := map[bool]string{true: "panic", false: "error"}[pl.panic]
+		if pl.goexit {
+			what = "goexit"
+		}
+		rr.planDesc = append(rr.planDesc, fmt.Sprintf("%s=%s@%d#%d", what, n.kind, n.id, pl.faultAt))
 	}
 	if (rr.mode == modeFault || rr.mode == modeInject) && rr.r.IntN(2) == 0 {
 		for range 1 + rr.r.IntN(3) {

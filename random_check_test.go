@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pipewright/stream"
 )
@@ -117,6 +118,9 @@ func (rr *randomRun) checkError() (clean bool) {
 	if rr.isOverflow(err) {
 		return false // a Fail Buffer overflowed: a failure of its own, and the only one
 	}
+	if of := rr.observerFault(); of != nil {
+		return rr.checkObserverFault(err, of)
+	}
 	acted := rr.acted.Load()
 	switch rr.mode {
 	case modeClean:
@@ -128,6 +132,8 @@ func (rr *randomRun) checkError() (clean bool) {
 		case f == nil:
 			rr.expectNil(err, "the fault never fired")
 			return err == nil
+		case f.goexit:
+			rr.expectGoexit(err, f.node.name)
 		case f.panic:
 			rr.expectInjected(err, f.node.name, true)
 		case f.ctxDone:
@@ -160,6 +166,17 @@ func (rr *randomRun) checkError() (clean bool) {
 		}
 	}
 	return false
+}
+
+func (rr *randomRun) expectGoexit(err error, stage string) {
+	var se *stream.Error
+	if !errors.As(err, &se) || !errors.Is(err, stream.ErrGoexit) {
+		rr.violate("Wait returned %v, want the injected Goexit as a *stream.Error wrapping ErrGoexit", err)
+		return
+	}
+	if stage != "" && se.Stage != stage {
+		rr.violate("Wait returned an error of stage %q, want the Goexit of %q: %v", se.Stage, stage, err)
+	}
 }
 
 func (rr *randomRun) isOverflow(err error) bool {
@@ -366,11 +383,80 @@ func (rr *randomRun) checkProbe(b *batchProbe) {
 	}
 }
 
-// eventLog is an Observer that counts the events of each stage.
+// eventLog is an Observer that counts the events of each stage. Its plan
+// may make it misbehave as user code can: panic (or call runtime.Goexit)
+// on its panicAt-th event, after counting it, and sleep (fake time) on
+// every napEvery-th event.
 type eventLog struct {
 	mu      sync.Mutex
 	counts  map[string]*eventCounts
 	stopErr map[string]error
+
+	seen     int64
+	panicAt  int64
+	goexit   bool
+	panicVal any
+	napEvery int64
+	nap      time.Duration
+	fired    *observerFault
+}
+
+// observerFault is the event on which the observer panicked.
+type observerFault struct {
+	stage  string
+	kind   stream.EventKind
+	goexit bool
+}
+
+type randomObserverPanic struct{ seed uint64 }
+
+// planObserver decides how the observer misbehaves. A panic only in the
+// modes whose result stays predictable (clean, stop, cancel); naps in any.
+func (rr *randomRun) planObserver() {
+	l := rr.events
+	if (rr.mode == modeClean || rr.mode == modeStop || rr.mode == modeCancel) && rr.r.IntN(3) == 0 {
+		l.panicAt = 1 + int64(rr.r.IntN(30))
+		l.goexit = rr.r.IntN(3) == 0
+		l.panicVal = &randomObserverPanic{seed: rr.seed}
+		rr.planDesc = append(rr.planDesc, fmt.Sprintf("observer-%s@%d", map[bool]string{true: "goexit", false: "panic"}[l.goexit], l.panicAt))
+	}
+	if rr.fake && rr.r.IntN(4) == 0 {
+		l.napEvery = 1 + int64(rr.r.IntN(5))
+		l.nap = time.Duration(1+rr.r.IntN(5)) * time.Millisecond
+		rr.planDesc = append(rr.planDesc, fmt.Sprintf("observer-nap=%v/%d", l.nap, l.napEvery))
+	}
+}
+
+func (rr *randomRun) observerFault() *observerFault {
+	if rr.events == nil {
+		return nil
+	}
+	rr.events.mu.Lock()
+	defer rr.events.mu.Unlock()
+	return rr.events.fired
+}
+
+// checkObserverFault checks Wait's result when the observer panicked: the
+// stage of the event fails with the observer's panic (or ErrGoexit), unless
+// the plan's end (Stop, the parent's cancellation) or a failing Buffer came
+// first. The run is never clean: the pipeline may have ended early.
+func (rr *randomRun) checkObserverFault(err error, of *observerFault) bool {
+	var se *stream.Error
+	switch {
+	case errors.As(err, &se) && se.Stage == of.stage:
+		if of.goexit && !errors.Is(err, stream.ErrGoexit) {
+			rr.violate("Wait returned %v, want ErrGoexit from the observer", err)
+		}
+		var pe *stream.PanicError
+		if !of.goexit && (!errors.As(err, &pe) || pe.Value != rr.events.panicVal) {
+			rr.violate("Wait returned %v, want the observer's panic", err)
+		}
+	case rr.mode == modeStop && err == nil && rr.acted.Load():
+	case rr.mode == modeCancel && (err == nil || err == context.Canceled) && rr.acted.Load():
+	default:
+		rr.violate("Wait returned %v, want the panic of the observer on %s of stage %s", err, of.kind, of.stage)
+	}
+	return false
 }
 
 type eventCounts struct {
@@ -379,7 +465,32 @@ type eventCounts struct {
 
 func (l *eventLog) Observe(e stream.Event) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.seen++
+	fault := l.panicAt > 0 && l.seen == l.panicAt
+	// Goexit ends the goroutine: only on events told by a stage's own
+	// worker. Others may be told on the test's goroutines (StageStarted
+	// while building, StageStopped of a stage without workers, a drain in
+	// the caller's Values loop), where Goexit would end the test itself,
+	// as t.FailNow does: it panics there instead.
+	goexit := fault && l.goexit && (e.Kind == stream.ElementFailed || e.Kind == stream.ElementRetried || e.Kind == stream.StagePanicked)
+	if fault {
+		l.fired = &observerFault{stage: e.Stage, kind: e.Kind, goexit: goexit}
+	}
+	nap := l.napEvery > 0 && l.seen%l.napEvery == 0
+	l.record(e)
+	l.mu.Unlock()
+	if nap {
+		time.Sleep(l.nap) // a slow observer (fake time)
+	}
+	if goexit {
+		runtime.Goexit()
+	}
+	if fault {
+		panic(l.panicVal)
+	}
+}
+
+func (l *eventLog) record(e stream.Event) {
 	if l.counts == nil {
 		l.counts, l.stopErr = map[string]*eventCounts{}, map[string]error{}
 	}
@@ -429,7 +540,9 @@ func (rr *randomRun) checkEvents() {
 		}
 	}
 	var se *stream.Error
-	if errors.As(rr.waitErr, &se) {
+	if errors.As(rr.waitErr, &se) && l.fired == nil {
+		// (An observer's own failure may come after the stage stopped,
+		// on a drain, or on StageStopped itself.)
 		if err := l.stopErr[se.Stage]; err != rr.waitErr {
 			rr.violate("observer: stage %s stopped with %v, Wait returned %v", se.Stage, err, rr.waitErr)
 		}
@@ -442,6 +555,7 @@ type randomTally struct {
 	mu                                            sync.Mutex
 	runs, clean, failed, stages, elements, faults int
 	quietEnds, stalls, lates                      int
+	goexits, observerFaults, observerNaps         int
 	retried, skipped, dropped                     int64
 	byMode                                        [numModes]int
 }
@@ -468,6 +582,15 @@ func (t *randomTally) add(rr *randomRun) {
 		t.quietEnds++
 	}
 	t.stalls += int(rr.stalls.Load())
+	if f := rr.fired.Load(); f != nil && f.goexit {
+		t.goexits++
+	}
+	if rr.observerFault() != nil {
+		t.observerFaults++
+	}
+	if rr.events != nil && rr.events.napEvery > 0 {
+		t.observerNaps++
+	}
 	t.lates += int(rr.lates.Load())
 	if rr.p != nil {
 		for _, st := range rr.p.Stats() {
@@ -485,8 +608,8 @@ func (t *randomTally) String() string {
 	for m, n := range t.byMode {
 		modes = append(modes, fmt.Sprintf("%s=%d", modeNames[m], n))
 	}
-	return fmt.Sprintf("%d pipelines (%s), %d failed; %d ran clean with exact outputs; %d stages, %d elements received by sinks; %d faults fired, %d late failures, %d stalls, %d pipelines ended while blocked; %d retries, %d elements skipped, %d dropped",
-		t.runs, strings.Join(modes, " "), t.failed, t.clean, t.stages, t.elements, t.faults, t.lates, t.stalls, t.quietEnds, t.retried, t.skipped, t.dropped)
+	return fmt.Sprintf("%d pipelines (%s), %d failed; %d ran clean with exact outputs; %d stages, %d elements received by sinks; %d faults fired (%d of them Goexit), %d late failures, %d stalls, %d pipelines ended while blocked; %d observers panicked or called Goexit, %d were slow; %d retries, %d elements skipped, %d dropped",
+		t.runs, strings.Join(modes, " "), t.failed, t.clean, t.stages, t.elements, t.faults, t.goexits, t.lates, t.stalls, t.quietEnds, t.observerFaults, t.observerNaps, t.retried, t.skipped, t.dropped)
 }
 
 // goroutineDump returns the stacks of the goroutines running this

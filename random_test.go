@@ -18,7 +18,9 @@ import (
 	"github.com/pipewright/stream"
 )
 
-// The randomized property test of issue 8: random pipelines, built from a
+// The randomized property test of issue 8 (extended for issue 11 with
+// observers that panic, call runtime.Goexit or block, and user functions
+// that call runtime.Goexit): random pipelines, built from a
 // seed, must never hang, leak a goroutine, lose or duplicate an element,
 // break an order they promise, or report anything but the first error.
 //
@@ -183,6 +185,7 @@ const (
 type fnPlan struct {
 	faultAt, stallAt, triggerAt int64
 	panic, stallTriggers        bool
+	goexit                      bool // the fault is runtime.Goexit (as t.FailNow), not a panic
 	late                        bool // fails once the pipeline's context is done
 }
 
@@ -193,6 +196,7 @@ var errLate = errors.New("late failure after the pipeline was cancelled")
 type firedFault struct {
 	node    *fnNode
 	panic   bool
+	goexit  bool
 	ctxDone bool // the function's context was already done
 }
 
@@ -331,6 +335,7 @@ func (rr *randomRun) run() {
 	rr.p = stream.New(rr.ctx)
 	if rr.r.IntN(3) == 0 {
 		rr.events = &eventLog{}
+		rr.planObserver()
 		rr.p.SetObserver(rr.events)
 	}
 	main := rr.build()
@@ -499,7 +504,10 @@ func (rr *randomRun) enter(ctx context.Context, n *fnNode) error {
 		return ctx.Err()
 	}
 	if c == pl.faultAt {
-		rr.fired.Store(&firedFault{node: n, panic: pl.panic, ctxDone: ctx != nil && ctx.Err() != nil})
+		rr.fired.Store(&firedFault{node: n, panic: pl.panic, goexit: pl.goexit, ctxDone: ctx != nil && ctx.Err() != nil})
+		if pl.goexit {
+			runtime.Goexit()
+		}
 		if pl.panic {
 			panic(rr.panicVal)
 		}

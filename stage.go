@@ -64,7 +64,7 @@ type edge struct {
 	drain    func(count bool)
 	released atomic.Bool
 	closed   atomic.Bool // by its producer, which has finished
-	// mu serialises the drains of the edge and guards countDrops, which
+	// mu guards drained (the edge is drained once) and countDrops, which
 	// says whether what is left in it when it is released is a drop: it
 	// was released while another output of its producer was still wanted,
 	// before the pipeline ended (see "Drops" in the package doc).
@@ -249,10 +249,12 @@ func (e *edge) release() {
 // as if the element had been delivered.
 func (e *edge) discard() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.released.Load() && e.closed.Load() && !e.drained {
-		e.drained = true
-		e.drain(e.countDrops)
+	drain := e.released.Load() && e.closed.Load() && !e.drained
+	e.drained = e.drained || drain
+	count := e.countDrops
+	e.mu.Unlock()
+	if drain { // not under the lock: it calls OnDrop and the observer
+		e.drain(count)
 	}
 }
 
