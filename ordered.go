@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -24,8 +25,9 @@ import (
 //     that is not, hands the output over to its worker (or to whoever will
 //     get that element) by setting the owned bit of the slot's word. The
 //     worker sees the bit when it next publishes a value or its end, and
-//     goes on as the owner. One word per slot holds the value count and the
-//     done, owned and waiting bits, so the hand-over cannot miss a value.
+//     goes on as the owner. One word per slot holds the value count, the
+//     done, owned and waiting bits and the waiting worker's id, so the
+//     hand-over cannot miss a value.
 //
 // Waiting is on channels only (the reader lock's turn, room in the window,
 // the hand-over to a worker whose slot is full), so that a blocked stage is
@@ -43,71 +45,79 @@ const (
 	slotDone    = 1 << 32   // the element's step has returned
 	slotOwned   = 1 << 33   // the element's worker owns the output
 	slotWaiting = 1 << 34   // its worker waits for the output (its slot is full)
+	slotWaiter  = 40        // the waiting worker's id is in the bits from here
 )
 
-// orderSlot holds the values of one element of the window until the element
-// is at the head.
-type orderSlot[U any] struct {
-	word     atomic.Uint64
-	consumed int // values the owner has sent: the owner's
-	waiter   int // the worker waiting for the output, with slotWaiting
-	vals     []U
-}
-
-// ordered is the shared state of an Ordered stage.
+// ordered is the shared state of an Ordered stage. The slots are dense
+// arrays (a word and a value each), so that a run of elements handed from
+// one worker to the owner moves few cache lines.
 type ordered[T, U any] struct {
 	in      <-chan T
 	closes  bool
 	out     chan<- U
 	once    bool // each step emits at most once, as its last act
 	workers int
-	slots   []orderSlot[U]
 	window  uint64
+	words   []atomic.Uint64 // per slot: the count and bits above
+	vals    []U             // per slot, once: the element's value
+	multi   [][]U           // per slot, not once: its values (made on first use)
+	wake    []chan struct{} // per worker: you own the output now
+	room    chan struct{}
 
-	// The reader lock: a count of the workers that hold or want it, and
-	// the turn handed to the next when the holder lets go.
+	_ [64]byte
+	// The reader lock (see lockReader) and what its holder owns, on a
+	// cache line of their own.
 	readers atomic.Int32
 	turn    chan struct{}
 	next    uint64 // sequence number of the next element received
 	nextIdx int    // its slot
+	_       [64]byte
 
+	// What the owner of the output writes, on a line of its own too.
 	head     atomic.Uint64 // sequence number of the oldest element not emitted
-	headIdx  int           // its slot; the owner's
+	headIdx  int           // its slot
+	consumed int           // values of the head element sent
 	roomWait atomic.Bool   // the reader waits for the head to move
-	room     chan struct{}
-
-	wake []chan struct{} // per worker: you own the output now
+	_        [64]byte
 }
 
 // transformOrdered runs an Ordered stage with n > 1 workers. See ordered.
 func transformOrdered[T, U any](s *stage, in <-chan T, out chan U, pol *policy[T], step stepFunc[T, U], once bool) {
 	n := s.cfg.workers
+	size := orderWindow * n
 	o := &ordered[T, U]{
 		in:      in,
 		closes:  s.closedWithProducer(in),
 		out:     out,
 		once:    once,
 		workers: n,
-		slots:   make([]orderSlot[U], orderWindow*n),
-		window:  uint64(orderWindow * n),
-		turn:    make(chan struct{}, 1),
-		room:    make(chan struct{}, 1),
+		window:  uint64(size),
+		words:   make([]atomic.Uint64, size),
 		wake:    make([]chan struct{}, n),
+		room:    make(chan struct{}, 1),
+		turn:    make(chan struct{}, 1),
+	}
+	if once {
+		o.vals = make([]U, size)
+	} else {
+		o.multi = make([][]U, size)
 	}
 	for i := range o.wake {
 		o.wake[i] = make(chan struct{}, 1)
 	}
-	if once {
-		vals := make([]U, len(o.slots))
-		for i := range o.slots {
-			o.slots[i].vals = vals[i : i+1 : i+1]
-		}
-	}
-	o.slots[0].word.Store(slotOwned) // the first element's worker owns the output
+	o.words[0].Store(slotOwned) // the first element's worker owns the output
 	s.start(func(w *worker) error {
 		ow := &orderedWorker[T, U]{o: o, w: w, run: make([]T, orderRun)}
 		return ow.loop(wrap(pol, w, step))
 	})
+}
+
+// slot returns the values of slot idx: its value, or its values.
+func (o *ordered[T, U]) slot(idx int) []U {
+	if o.once {
+		return o.vals[idx : idx+1 : idx+1]
+	}
+	return o.multi[idx]
 }
 
 // orderedWorker is one worker of an Ordered stage.
@@ -115,10 +125,10 @@ type orderedWorker[T, U any] struct {
 	o         *ordered[T, U]
 	w         *worker
 	run       []T
-	sl        *orderSlot[U] // the slot of the element in hand
-	n         int           // values of the element in hand put in its slot
-	published int           // of which its word counts
-	owner     bool          // this worker sends on the output
+	idx       int  // the slot of the element in hand
+	n         int  // values of the element in hand put in its slot
+	published int  // of which its word counts
+	owner     bool // this worker sends on the output
 }
 
 func (ow *orderedWorker[T, U]) loop(step stepFunc[T, U]) error {
@@ -140,7 +150,7 @@ func (ow *orderedWorker[T, U]) loop(step stepFunc[T, U]) error {
 			}
 			v := ow.run[j]
 			ow.run[j] = zero
-			ow.sl, ow.n, ow.published = &o.slots[idx], 0, 0
+			ow.idx, ow.n, ow.published = idx, 0, 0
 			var start time.Time
 			timed := w.sampling()
 			if timed {
@@ -158,7 +168,7 @@ func (ow *orderedWorker[T, U]) loop(step stepFunc[T, U]) error {
 			if timed {
 				w.timed(start)
 			}
-			if idx++; idx == len(o.slots) {
+			if idx++; idx == len(o.words) {
 				idx = 0
 			}
 		}
@@ -168,18 +178,63 @@ func (ow *orderedWorker[T, U]) loop(step stepFunc[T, U]) error {
 // claim takes the reader lock and receives the next run of elements into
 // run. It returns their number and the slot of the first.
 func (o *ordered[T, U]) claim(w *worker, run []T) (k, idx int, err error) {
-	if o.readers.Add(1) != 1 {
-		// Another worker reads: wait for the turn, as for input.
-		w.flush()
-		w.c.idle.Store(1)
-		<-o.turn
-		w.c.idle.Store(0)
-	}
+	o.lockReader(w)
 	k, idx, err = o.receive(w, run)
-	if o.readers.Add(-1) != 0 {
-		o.turn <- struct{}{} // never blocks: one turn is handed at a time
-	}
+	o.unlockReader()
 	return k, idx, err
+}
+
+// The reader lock's state: readLocked, plus readWaiter for each worker
+// parked on turn. A worker that finds the lock taken yields a few times
+// before it parks: the holder only receives, which is quick, and a park and
+// wake-up cost far more than a receive.
+const (
+	readLocked = 1
+	readWaiter = 2
+	readSpins  = 4
+)
+
+func (o *ordered[T, U]) lockReader(w *worker) {
+	for range readSpins {
+		s := o.readers.Load()
+		if s&readLocked == 0 && o.readers.CompareAndSwap(s, s|readLocked) {
+			return
+		}
+		runtime.Gosched()
+	}
+	for {
+		s := o.readers.Load()
+		if s&readLocked == 0 {
+			if o.readers.CompareAndSwap(s, s|readLocked) {
+				return
+			}
+			continue
+		}
+		if o.readers.CompareAndSwap(s, s+readWaiter) {
+			break
+		}
+	}
+	// Wait for the turn, as for input: the holder hands the lock over.
+	w.flush()
+	w.c.idle.Store(1)
+	<-o.turn
+	w.c.idle.Store(0)
+}
+
+func (o *ordered[T, U]) unlockReader() {
+	for {
+		s := o.readers.Load()
+		if s < readWaiter {
+			if o.readers.CompareAndSwap(s, 0) {
+				return
+			}
+			continue
+		}
+		if o.readers.CompareAndSwap(s, s-readWaiter) { // still locked: handed over
+			o.turn <- struct{}{} // never blocks: one turn is handed at a time
+			return
+		}
+	}
 }
 
 // receive is claim under the reader lock. It waits until the window has
@@ -224,8 +279,8 @@ more:
 	w.flush() // once per run: the window's elements show in Stats at once
 	idx := o.nextIdx
 	o.next += uint64(k)
-	if o.nextIdx += k; o.nextIdx >= len(o.slots) {
-		o.nextIdx -= len(o.slots)
+	if o.nextIdx += k; o.nextIdx >= len(o.words) {
+		o.nextIdx -= len(o.words)
 	}
 	return k, idx, nil
 }
@@ -237,22 +292,24 @@ func (ow *orderedWorker[T, U]) emit(u U) (err error) {
 	}
 	defer ow.w.recoverLateEmit(&err)
 	if !ow.owner {
-		sl := ow.sl
-		if ow.n == len(sl.vals) {
-			if sl.vals == nil {
-				sl.vals = make([]U, orderValues) // once per slot
+		o := ow.o
+		vals := o.slot(ow.idx)
+		if ow.n == len(vals) {
+			if vals == nil {
+				vals = make([]U, orderValues) // once per slot
+				o.multi[ow.idx] = vals
 			} else if ow.own() != nil {
 				return context.Canceled
 			}
 		}
 		if !ow.owner {
-			sl.vals[ow.n] = u
+			vals[ow.n] = u
 			ow.n++
-			if ow.o.once {
+			if o.once {
 				return nil // published with the element's end
 			}
 			ow.published = ow.n
-			if sl.word.Add(1)&slotOwned == 0 {
+			if o.words[ow.idx].Add(1)&slotOwned == 0 {
 				return nil
 			}
 			ow.owner = true
@@ -271,12 +328,11 @@ func (ow *orderedWorker[T, U]) emit(u U) (err error) {
 // own waits until the worker's element is at the head and the output is
 // handed to it, and sends the values its slot holds.
 func (ow *orderedWorker[T, U]) own() error {
-	sl, w := ow.sl, ow.w
-	word := sl.word.Add(uint64(ow.n - ow.published))
+	word, w := &ow.o.words[ow.idx], ow.w
+	v := word.Add(uint64(ow.n - ow.published))
 	ow.published = ow.n
-	for word&slotOwned == 0 {
-		sl.waiter = w.id
-		if sl.word.CompareAndSwap(word, word|slotWaiting) {
+	for v&slotOwned == 0 {
+		if word.CompareAndSwap(v, v|slotWaiting|uint64(w.id)<<slotWaiter) {
 			w.flush()
 			select {
 			case <-ow.o.wake[w.id]:
@@ -285,7 +341,7 @@ func (ow *orderedWorker[T, U]) own() error {
 			}
 			break
 		}
-		word = sl.word.Load()
+		v = word.Load()
 	}
 	ow.owner = true
 	return ow.flush()
@@ -294,9 +350,10 @@ func (ow *orderedWorker[T, U]) own() error {
 // flush sends the values the slot of the element in hand holds, once the
 // worker owns the output.
 func (ow *orderedWorker[T, U]) flush() error {
-	sl := ow.sl
-	for ; sl.consumed < ow.n; sl.consumed++ {
-		if err := send(ow.w, ow.o.out, sl.vals[sl.consumed], ow.w.done); err != nil {
+	o := ow.o
+	vals := o.slot(ow.idx)
+	for ; o.consumed < ow.n; o.consumed++ {
+		if err := send(ow.w, o.out, vals[o.consumed], ow.w.done); err != nil {
 			return err
 		}
 	}
@@ -308,9 +365,9 @@ func (ow *orderedWorker[T, U]) flush() error {
 // run the owner sends the results of the following elements that are done
 // and hands the output on.
 func (ow *orderedWorker[T, U]) finish(more bool) error {
-	o, sl := ow.o, ow.sl
+	o := ow.o
 	if !ow.owner {
-		if sl.word.Add(uint64(ow.n-ow.published)|slotDone)&slotOwned == 0 {
+		if o.words[ow.idx].Add(uint64(ow.n-ow.published)|slotDone)&slotOwned == 0 {
 			return nil // the owner will send its values
 		}
 		ow.owner = true
@@ -318,7 +375,7 @@ func (ow *orderedWorker[T, U]) finish(more bool) error {
 			return err
 		}
 	}
-	o.release(sl, ow.n)
+	o.release(ow.n)
 	if more {
 		return nil // the next element of the run is the head now
 	}
@@ -326,15 +383,21 @@ func (ow *orderedWorker[T, U]) finish(more bool) error {
 	return o.drain(ow.w)
 }
 
-// release empties the head slot, which the owner has sent, and moves the
-// head on; n is the number of values the slot held.
-func (o *ordered[T, U]) release(sl *orderSlot[U], n int) {
-	clear(sl.vals[:n])
-	sl.consumed = 0
-	sl.word.Store(0)
-	if o.headIdx++; o.headIdx == len(o.slots) {
-		o.headIdx = 0
+// release empties the head slot, whose n values the owner has sent, and
+// moves the head on.
+func (o *ordered[T, U]) release(n int) {
+	idx := o.headIdx
+	if n > 0 {
+		clear(o.slot(idx)[:n])
 	}
+	o.consumed = 0
+	if o.words[idx].Load() != 0 {
+		o.words[idx].Store(0)
+	}
+	if idx++; idx == len(o.words) {
+		idx = 0
+	}
+	o.headIdx = idx
 	o.head.Add(1)
 	if o.roomWait.Load() && o.roomWait.CompareAndSwap(true, false) {
 		select {
@@ -350,22 +413,25 @@ func (o *ordered[T, U]) release(sl *orderSlot[U], n int) {
 // the output to its worker.
 func (o *ordered[T, U]) drain(w *worker) error {
 	for {
-		sl := &o.slots[o.headIdx]
-		word := sl.word.Load()
-		for c := int(word & slotCount); sl.consumed < c; sl.consumed++ {
-			if err := send(w, o.out, sl.vals[sl.consumed], w.done); err != nil {
-				return err
+		word := &o.words[o.headIdx]
+		v := word.Load()
+		if c := int(v & slotCount); o.consumed < c {
+			vals := o.slot(o.headIdx)
+			for ; o.consumed < c; o.consumed++ {
+				if err := send(w, o.out, vals[o.consumed], w.done); err != nil {
+					return err
+				}
 			}
 		}
-		if word&slotDone != 0 {
-			o.release(sl, int(word&slotCount))
+		if v&slotDone != 0 {
+			o.release(int(v & slotCount))
 			continue
 		}
-		if !sl.word.CompareAndSwap(word, word|slotOwned) {
+		if !word.CompareAndSwap(v, v|slotOwned) {
 			continue // a value, the end or a waiter came meanwhile
 		}
-		if word&slotWaiting != 0 {
-			o.wake[sl.waiter] <- struct{}{} // never blocks: one hand-over per wait
+		if v&slotWaiting != 0 {
+			o.wake[v>>slotWaiter] <- struct{}{} // never blocks: one hand-over per wait
 		}
 		return nil
 	}

@@ -2,7 +2,9 @@ package stream_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -195,5 +197,47 @@ func TestOrderedReportsLatency(t *testing.T) {
 		// Each worker's first element, then one in 64 per worker.
 		assert.GreaterOrEqual(t, st.Latency.Samples, int64(9900/64-st.Workers), name)
 		assert.Equal(t, int64(9900), st.In, name)
+	}
+}
+
+// TestOrderedFaultsEndThePipeline: a panic, an error or runtime.Goexit in
+// an Ordered FlatMap, whether its element is at the head (its worker owns
+// the output) or behind it (its values wait in the window, or its emit
+// waits for the head), ends the pipeline with the stage's error; values
+// before the fault come out in order, and nothing hangs.
+func TestOrderedFaultsEndThePipeline(t *testing.T) {
+	faults := map[string]func() error{
+		"panic":  func() error { panic("boom") },
+		"error":  func() error { return errors.New("boom") },
+		"goexit": func() error { runtime.Goexit(); return nil },
+	}
+	for name, fault := range faults {
+		for _, at := range []int{0, 1, 5, 37} {
+			for _, values := range []int{1, 3, 20} {
+				t.Run(fmt.Sprintf("%s/at=%d/values=%d", name, at, values), func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						p := stream.New(t.Context())
+						out := stream.FlatMap(p, stream.FromSlice(p, seq(100)), func(_ context.Context, v int, emit func(int) error) error {
+							time.Sleep(time.Duration(v%3) * time.Millisecond)
+							for i := range values {
+								if v == at && i == values/2 {
+									return fault()
+								}
+								if err := emit(v*100 + i); err != nil {
+									return err
+								}
+							}
+							return nil
+						}, stream.Workers(3), stream.Ordered())
+						got, err := stream.Collect(p, out)
+						require.Error(t, err)
+						for i, v := range got {
+							require.Equal(t, (i/values)*100+i%values, v, "value %d", i)
+						}
+						assert.LessOrEqual(t, len(got), at*values+values/2)
+					})
+				})
+			}
+		}
 	}
 }

@@ -120,22 +120,27 @@ const orderedWorkers = 4
 // orderedMap maps with 4 workers and emits in input order; the hand-written
 // pool and the library's unordered Map are there for reference (the target
 // is ordered ≤ 1.2× unordered). Latencies: trivial, uniform ~1µs, and
-// skewed (one element in 100 ten times slower).
+// skewed (one element in 100 ten times slower); trivial also with 2
+// workers.
 func orderedMap() []workload {
 	var ws []workload
-	for _, wk := range []work{trivial, {"uniform", work1us}, skewed} {
+	add := func(name string, workers int, wk work) {
 		ws = append(ws, workload{
-			name: "latency=" + wk.name,
+			name: name,
 			want: sumOf(wk.fn),
 			impls: []impl{
-				{"hand-fastpath", handMap(orderedWorkers, sendFast[int], wk.fn)},
-				{"stream", streamMap(orderedWorkers, wk.fn)},
-				{"stream-ordered", streamOrderedMap(orderedWorkers, wk.fn)},
-				{"conc", concStream(orderedWorkers, wk.fn)},
-				{"rill", rillOrderedMap(orderedWorkers, wk.fn)},
+				{"hand-fastpath", handMap(workers, sendFast[int], wk.fn)},
+				{"stream", streamMap(workers, wk.fn)},
+				{"stream-ordered", streamOrderedMap(workers, wk.fn)},
+				{"conc", concStream(workers, wk.fn)},
+				{"rill", rillOrderedMap(workers, wk.fn)},
 			},
 		})
 	}
+	for _, wk := range []work{trivial, {"uniform", work1us}, skewed} {
+		add("latency="+wk.name, orderedWorkers, wk)
+	}
+	add("latency=trivial/workers=2", 2, trivial)
 	return ws
 }
 
@@ -159,9 +164,15 @@ func streamOrderedMap(workers int, fn func(int) int) func(int) (int, error) {
 	return func(n int) (int, error) {
 		p := stream.New(context.Background())
 		c := stream.Map(p, stream.Generate(p, countTo(n)), streamFn(fn), stream.Workers(workers), stream.Ordered())
-		var o inOrder
-		stream.ForEach(p, c, func(_ context.Context, v int) error { return o.add(v) })
-		err := p.Wait()
+		// The same sink as streamMap's, so that the two differ only by
+		// Ordered.
+		o, err := stream.Reduce(p, c, inOrder{}, func(o inOrder, v int) inOrder {
+			o.add(v)
+			return o
+		})
+		if err == nil {
+			err = o.err
+		}
 		return o.sum, err
 	}
 }

@@ -13,7 +13,7 @@ var descriptions = map[string]string{
 	"OneHop":      "A source goroutine sends the elements to a consumer: one channel hop.",
 	"Pipeline3":   "Source → map v+1 → keep the even → map v+1 → consumer: three stages, four hops.",
 	"ParallelMap": "Source → map with 2 or 4 workers → consumer; trivial work (v+1) or about 1 µs of CPU work per element; results in completion order.",
-	"OrderedMap":  "Map with 4 workers, results in input order: `stream-ordered` is Map with `Ordered()`, `conc` is conc's `stream`, `rill` is rill's `OrderedMap`. `hand-fastpath` and `stream` are the same map unordered, for reference. Skewed: one element in 100 (chosen by a hash of its index) is ten times slower.",
+	"OrderedMap":  "Map with 4 workers (2 in `workers=2`), results in input order: `stream-ordered` is Map with `Ordered()`, `conc` is conc's `stream`, `rill` is rill's `OrderedMap`. `hand-fastpath` and `stream` are the same map unordered, for reference. Skewed: one element in 100 (chosen by a hash of its index) is ten times slower.",
 	"Batch":       "Source → batches of 100 → consumer. `stream` has no time limit, as the others; `stream-maxwait` has one of 1 s.",
 	"FanOutMerge": "Source → 4 branches, each element to exactly one → merged into one consumer.",
 	"Buffer":      "Source → a stage holding up to 1024 elements (`Buffer` with `Block`; a hand-written relay with a channel of that capacity) → consumer.",
