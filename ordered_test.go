@@ -241,3 +241,39 @@ func TestOrderedFaultsEndThePipeline(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderedStopDropsNothing: elements an Ordered stage received in a run
+// and never started when the pipeline is stopped are discarded, not drops
+// (see "Drops" in the package doc).
+func TestOrderedStopDropsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := stream.New(t.Context())
+		var drops atomic.Int64
+		p.SetObserver(stream.ObserverFunc(func(e stream.Event) {
+			if e.Kind == stream.ElementDropped {
+				drops.Add(e.Count)
+			}
+		}))
+		started := make(chan struct{})
+		in := make(chan int, 100) // full: the workers take runs of 16
+		for v := range 100 {
+			in <- v
+		}
+		close(in)
+		m := stream.Map(p, in, func(ctx context.Context, v int) (int, error) {
+			if v == 5 { // in the middle of the first run
+				close(started)
+				<-ctx.Done()
+			}
+			return v, nil
+		}, stream.Name("ordered"), stream.Workers(2), stream.Ordered())
+		stream.ForEach(p, m, func(context.Context, int) error { return nil })
+		<-started
+		synctest.Wait() // the other worker has filled the window
+		assert.Greater(t, statsOf(t, p, "ordered").In, int64(16), "runs received")
+		p.Stop()
+		require.NoError(t, p.Wait())
+		assert.Zero(t, statsOf(t, p, "ordered").Dropped)
+		assert.Zero(t, drops.Load())
+	})
+}
