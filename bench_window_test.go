@@ -167,3 +167,57 @@ func windowPeakHeap(t *testing.T, n int) (live, objects uint64) {
 	require.Equal(t, windows*benchKeys, count, "one pane per key and window")
 	return live, objects
 }
+
+// BenchmarkStreamOps: the per-element cost and allocations of the
+// stream-processing operators that emit elements themselves (Scan,
+// Distinct, Split, Zip, Debounce) and of the sinks Count and Values, each
+// after a source, beside the hand-written source → stage → reader of
+// bench_test.go in the same run.
+//
+//	go test -run '^$' -bench 'StreamOps' -count 6 .
+func BenchmarkStreamOps(b *testing.B) {
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		done := make(chan struct{})
+		defer close(done)
+		drainHand(b, handStage(handSource(b.N, done, sendFast[int]), done, 1, sendFast[int], handInc))
+	})
+	run := func(name string, build func(p *stream.Pipeline, src <-chan int, n int) error) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			p := stream.New(context.Background())
+			if err := build(p, stream.Generate(p, countTo(b.N)), b.N); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	run("Scan", func(p *stream.Pipeline, src <-chan int, _ int) error {
+		return stream.Drain(p, stream.Scan(p, src, 0, addInts))
+	})
+	run("Distinct", func(p *stream.Pipeline, src <-chan int, _ int) error {
+		return stream.Drain(p, stream.Distinct(p, src, func(v int) int { return v % 2048 }, 1024))
+	})
+	run("Split", func(p *stream.Pipeline, src <-chan int, _ int) error {
+		yes, no := stream.Split(p, src, func(_ context.Context, v int) (bool, error) { return v&1 == 0, nil })
+		stream.ForEach(p, no, func(context.Context, int) error { return nil })
+		return stream.Drain(p, yes)
+	})
+	run("Zip", func(p *stream.Pipeline, src <-chan int, n int) error {
+		return stream.Drain(p, stream.Zip(p, src, stream.Generate(p, countTo(n))))
+	})
+	run("Debounce", func(p *stream.Pipeline, src <-chan int, _ int) error {
+		return stream.Drain(p, stream.Debounce(p, src, time.Hour))
+	})
+	run("Count", func(p *stream.Pipeline, src <-chan int, _ int) error {
+		_, err := stream.Count(p, src)
+		return err
+	})
+	run("Values", func(p *stream.Pipeline, src <-chan int, _ int) error {
+		for _, err := range stream.Values(p, src) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
