@@ -260,6 +260,18 @@ func TestWaitFromInsideThePipeline(t *testing.T) {
 			requireSelfWait(t, err, "m", "Wait")
 		})
 	})
+	t.Run("a Values loop's body calls Wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(t.Context())
+			src := stream.FromSlice(p, seq(3))
+			requireStreamPanic(t, func() {
+				for range stream.Values(p, src) {
+					_ = p.Wait()
+				}
+			})
+			require.NoError(t, p.Wait(), "the loop ended: the pipeline ends")
+		})
+	})
 	for _, kind := range []stream.EventKind{stream.StageStarted, stream.StageStopped} {
 		t.Run("an Observer calls Wait on "+kind.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

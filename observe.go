@@ -162,16 +162,8 @@ func (s *stage) notifyStarted() {
 		return
 	}
 	id := goid()
-	s.p.mu.Lock()
-	s.p.observing[id]++
-	s.p.mu.Unlock()
-	defer func() {
-		s.p.mu.Lock()
-		if s.p.observing[id]--; s.p.observing[id] == 0 {
-			delete(s.p.observing, id)
-		}
-		s.p.mu.Unlock()
-	}()
+	s.p.enter(id, "an Observer told StageStarted")
+	defer s.p.leave(id)
 	s.notify(Event{Kind: StageStarted})
 }
 

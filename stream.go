@@ -30,9 +30,11 @@ type Pipeline struct {
 	waitCalled bool           // no stage may start once Wait has been called
 	observer   Observer       // for stages without WithObserver
 	callerIns  map[any]*stage // the consumer of each channel the caller made
-	// observing counts, per goroutine id, the StageStarted notifications in
-	// progress on the goroutine adding a stage: an Observer must not Wait.
-	observing map[uint64]int
+	// inside counts, per goroutine id, the calls in progress on a goroutine
+	// that is not the pipeline's own but that the pipeline waits for, where
+	// Wait would never return: an Observer told StageStarted on the
+	// goroutine adding a stage, the body of a Values loop.
+	inside map[uint64]insideCall
 
 	// interrupted records that the pipeline's cancellation cut a stage
 	// short, as opposed to every stage finishing on its own.
@@ -50,7 +52,7 @@ func New(ctx context.Context) *Pipeline {
 	if ctx == nil {
 		panic("stream: New: nil context")
 	}
-	p := &Pipeline{parent: ctx, edges: make(map[any]*edge), callerIns: make(map[any]*stage), observing: make(map[uint64]int)}
+	p := &Pipeline{parent: ctx, edges: make(map[any]*edge), callerIns: make(map[any]*stage), inside: make(map[uint64]insideCall)}
 	p.stopCtx, p.stopCancel = context.WithCancelCause(ctx)
 	p.ctx, p.failCancel = context.WithCancelCause(p.stopCtx)
 	p.group = new(errgroup.Group)
@@ -181,8 +183,8 @@ func (p *Pipeline) checkOutside(op string) {
 	id := goid()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.observing[id] > 0 {
-		panic("stream: " + op + " called from an Observer: it would wait for the pipeline, whose stage waits for the Observer")
+	if c := p.inside[id]; c.n > 0 {
+		panic("stream: " + op + " called from " + c.where + ": it would wait for the pipeline, which waits for it")
 	}
 	for _, s := range p.stages {
 		for _, w := range s.workers {
@@ -190,6 +192,31 @@ func (p *Pipeline) checkOutside(op string) {
 				panic("stream: " + op + " called from the goroutine of stage " + s.name + ": it would wait for itself (call Stop and return instead)")
 			}
 		}
+	}
+}
+
+// insideCall is an entry of Pipeline.inside.
+type insideCall struct {
+	n     int
+	where string
+}
+
+// enter marks the calling goroutine, whose id is id, as inside a call the
+// pipeline waits for (where says which), until leave(id).
+func (p *Pipeline) enter(id uint64, where string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.inside[id]
+	p.inside[id] = insideCall{n: c.n + 1, where: where}
+}
+
+func (p *Pipeline) leave(id uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.inside[id]; c.n > 1 {
+		p.inside[id] = insideCall{n: c.n - 1, where: c.where}
+	} else {
+		delete(p.inside, id)
 	}
 }
 

@@ -27,9 +27,9 @@ import (
 // Values is a sink: the stage that reads in is registered when Values is
 // called (it shows in [Pipeline.Stats] and [Pipeline.Graph]), but it reads
 // only while the loop runs, in the loop's goroutine. Range over the iterator
-// once; a second loop yields only Wait's error, if any. Do not call Wait
-// (or a blocking sink) in the loop's body: the pipeline ends only when the
-// loop does, so that call never returns. Until the loop
+// once; a second loop yields only Wait's error, if any. The loop's body
+// must not call Wait (or a blocking sink): the pipeline ends only when the
+// loop does, so that call would never return; it panics instead. Until the loop
 // starts, in is not read, so its producers wait (see "Channels" in the
 // package doc): range over it, or end the pipeline. A nil p or in panics.
 func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
@@ -56,6 +56,18 @@ func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
 		mu.Lock()
 		defer mu.Unlock()
 		defer end() // also when the loop's body panics or calls runtime.Goexit
+		// The loop's body must not wait for the pipeline, which waits for
+		// the loop: Wait there panics rather than hangs.
+		id := goid()
+		p.enter(id, "the body of a Values loop over the pipeline")
+		inside := true
+		leave := func() {
+			if inside {
+				inside = false
+				p.leave(id)
+			}
+		}
+		defer leave()
 		// The loop's own worker: it counts in the stage's counters (they
 		// are atomic) and watches the stage's context, so a cancelled
 		// pipeline ends the loop.
@@ -78,12 +90,14 @@ func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
 			if !more {
 				w.flush()
 				end()
+				leave()
 				_ = p.Wait()
 				return
 			}
 		}
 		w.flush()
 		end()
+		leave()
 		if err := p.Wait(); err != nil {
 			var zero T
 			yield(zero, err)
