@@ -25,6 +25,7 @@ func runWorkloads(b *testing.B, ws []workload) {
 		for _, im := range w.impls {
 			b.Run(subName(w.name, im.lib), func(b *testing.B) {
 				b.ReportAllocs()
+				defer reportCPU(b)()
 				if _, err := im.run(b.N); err != nil {
 					b.Fatal(err)
 				}
