@@ -85,6 +85,7 @@ function drawGraph(snap, rate) {
     p.len += e.queue_len; p.cap += e.queue_cap; p.n++;
     pairs.set(k, p);
   }
+  const fed = new Set(snap.edges.map(e => e.to));
   const edges = el('g', { class: 'edges' });
   for (const p of pairs.values()) {
     const a = pos.get(p.from), b = pos.get(p.to);
@@ -122,7 +123,8 @@ function drawGraph(snap, rate) {
     const workers = st.workers > 1 ? ` ×${st.workers}` : '';
     g.appendChild(el('text', { class: 'dim', x: 8, y: 33 },
       `${st.kind}${workers} · busy ${st.busy}/${st.limit}` + (st.done ? ' · done' : '')));
-    g.appendChild(el('text', { class: 'rates', x: 8, y: 50 }, `in ${fmtRate(r.in)} · out ${fmtRate(r.out)}`));
+    const ins = fed.has(st.name) || st.in > 0 ? `in ${fmtRate(r.in)} · ` : ''; // a source has no input
+    g.appendChild(el('text', { class: 'rates', x: 8, y: 50 }, `${ins}out ${fmtRate(r.out)}`));
     g.appendChild(el('text', { class: 'faults', x: 8, y: 66 },
       `drops ${fmtCount(st.dropped)} · errors ${fmtCount(st.errors)}` + (st.queue_cap > 0 ? ` · q ${st.queue_len}/${st.queue_cap}` : '')));
     g.appendChild(el('text', { class: 'latency', x: 8, y: 82 },
