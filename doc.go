@@ -101,7 +101,8 @@
 // a window's late element, [Zip]'s element without a partner, and the
 // elements bound for, or left in, an output whose consumer released it
 // while another output of the stage was still read ([Partition], [Split],
-// [FanOut], [Broadcast]). Every drop is counted once in
+// [FanOut]; not [Broadcast], whose other outputs got their copies). Every
+// drop is counted once in
 // [StageStats].Dropped, passed to [OnDrop] if the stage has it, and
 // reported to the [Observer] as ElementDropped: the three always agree.
 //

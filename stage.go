@@ -44,12 +44,16 @@ type stage struct {
 	// them to their end: once every output is, the stage ended for lack of
 	// demand, and what is left in its outputs is not a drop.
 	abandoned atomic.Int32
-	finished  atomic.Bool
-	err       atomic.Pointer[Error] // the error the stage reported, if any
-	dropMu    sync.Mutex            // calls of OnDrop never overlap
-	counters  []counters            // one per worker, so counting never contends
-	workers   []*worker             // set by start, under the pipeline's lock
-	latency   []latencyHist         // one per worker
+	// copies marks a stage whose outputs get copies of the same elements
+	// (Broadcast): what a released output had, the others got too, so it
+	// is not a drop.
+	copies   bool
+	finished atomic.Bool
+	err      atomic.Pointer[Error] // the error the stage reported, if any
+	dropMu   sync.Mutex            // calls of OnDrop never overlap
+	counters []counters            // one per worker, so counting never contends
+	workers  []*worker             // set by start, under the pipeline's lock
+	latency  []latencyHist         // one per worker
 }
 
 // edge is a channel from one stage to the stage that consumes it.
@@ -227,7 +231,7 @@ func (e *edge) release() {
 	if !e.closed.Load() || e.length() > 0 {
 		abandoned = from.abandoned.Add(1)
 	}
-	e.countDrops = int(abandoned) < len(from.outputs) && from.p.ctx.Err() == nil
+	e.countDrops = int(abandoned) < len(from.outputs) && from.p.ctx.Err() == nil && !from.copies
 	e.released.Store(true)
 	e.mu.Unlock()
 	e.discard()

@@ -75,14 +75,16 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 // runs one goroutine, which sends an element to every output before it
 // receives the next: the slowest consumer sets the pace of all (give a
 // branch [Capacity] to absorb bursts). An output whose consumer released it
-// is skipped from then on (what was left in its buffer is dropped: see
-// "Drops" in the package doc); the stage stops when all are released. The
+// is skipped from then on, and what was left in its buffer is discarded
+// (not dropped: the other outputs got their copies); the stage stops when
+// all are released. The
 // outputs close when in is closed. n < 1 or n > 65536 panics.
 func Broadcast[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 	checkPipeline(p)
 	checkInput(in, "Broadcast")
 	checkN(n, "Broadcast")
 	s := p.addStage("broadcast", stageConfig("broadcast", opts, usesCapacity), []any{in})
+	s.copies = true
 	outs := outputs[T](s, n)
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
 		return func(_ context.Context, v T) error {
