@@ -120,9 +120,18 @@ func TestPitfall_P11_ConcurrentUserFunctions(t *testing.T) {
 	p := stream.New(context.Background())
 	var mu sync.Mutex
 	seen := map[int]bool{} // user state: the user protects it
-	var inFlight, peak atomic.Int64
+	var inFlight, peak, arrived atomic.Int64
+	// The first two calls wait for each other: they can only both return if
+	// the stage runs them at once, whatever the scheduler does under load.
+	met := make(chan struct{})
 	stream.ForEach(p, stream.FromSlice(p, seq(20_000)), func(_ context.Context, v int) error {
 		pitfallStoreMax(&peak, inFlight.Add(1))
+		switch arrived.Add(1) {
+		case 1:
+			<-met
+		case 2:
+			close(met)
+		}
 		mu.Lock()
 		seen[v] = true
 		mu.Unlock()
