@@ -769,6 +769,9 @@ func TestPitfall_P21_NoNewElementAfterCancellation(t *testing.T) {
 					synctest.Wait()
 					close(gate)
 					require.NoError(t, p.Wait())
+					// Values' loop runs in the caller's goroutine, which Wait
+					// does not wait for: let it finish its body first.
+					synctest.Wait()
 					assert.True(t, sawDone.Load(), "the call in flight sees a done context")
 					assert.Zero(t, callsAfterStop.Load(), "no call started after the cancellation")
 					assert.Equal(t, int64(k+1), calls.Load(), "elements 0..k were handled, the queued rest was not")
