@@ -353,3 +353,54 @@ func TestNoCallOnceStopHasBegun(t *testing.T) {
 	}
 	assert.Zero(t, late.Load(), "calls started after Stop, in %d runs", runs)
 }
+
+// TestOrderedStartsNoMoreOfItsRunAfterStop: an Ordered worker takes a run
+// of several elements from its input at once. Stopped while it is in the
+// call of one of them, it must start none of the rest of its run (P21):
+// they are discarded. Every call waits until the pipeline ends, so Stop
+// comes while each worker is in the first call of its run.
+//
+// Mutant: no done check before each element of a run (ordered.go's loop);
+// the rest of each run is called after Stop.
+func TestOrderedStartsNoMoreOfItsRunAfterStop(t *testing.T) {
+	type stage = func(p *stream.Pipeline, in <-chan int, body func(ctx context.Context), opts ...stream.Option) <-chan int
+	stages := []struct {
+		name string
+		add  stage
+	}{
+		{"Map", func(p *stream.Pipeline, in <-chan int, body func(context.Context), opts ...stream.Option) <-chan int {
+			return stream.Map(p, in, func(ctx context.Context, v int) (int, error) { body(ctx); return v, nil }, opts...)
+		}},
+		{"Filter", func(p *stream.Pipeline, in <-chan int, body func(context.Context), opts ...stream.Option) <-chan int {
+			return stream.Filter(p, in, func(ctx context.Context, v int) (bool, error) { body(ctx); return true, nil }, opts...)
+		}},
+		{"FlatMap", func(p *stream.Pipeline, in <-chan int, body func(context.Context), opts ...stream.Option) <-chan int {
+			return stream.FlatMap(p, in, func(ctx context.Context, v int, emit func(int) error) error { body(ctx); return emit(v) }, opts...)
+		}},
+	}
+	for _, st := range stages {
+		for _, workers := range []int{2, 4} {
+			t.Run(fmt.Sprintf("%s/workers=%d", st.name, workers), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := stream.New(context.Background())
+					var calls, late atomic.Int64
+					var stopped atomic.Bool
+					out := st.add(p, stream.FromSlice(p, seq(200), stream.Capacity(200)), func(ctx context.Context) {
+						calls.Add(1)
+						if stopped.Load() {
+							late.Add(1)
+						}
+						<-ctx.Done()
+					}, stream.Workers(workers), stream.Ordered())
+					stream.ForEach(p, out, pitfallIgnore)
+					synctest.Wait() // every worker is in a call, with the rest of its run in hand
+					require.EqualValues(t, workers, calls.Load(), "one call per worker")
+					stopped.Store(true)
+					p.Stop()
+					require.NoError(t, p.Wait())
+					assert.Zero(t, late.Load(), "calls started after Stop")
+				})
+			})
+		}
+	}
+}

@@ -20,10 +20,18 @@ import (
 // 10-minute timeout. Every test needs nothing for it: TestMain starts it, and
 // once a second it reads the stacks of all goroutines and finds the ones
 // running a test (under testing.tRunner) or an example (testing.runExample),
-// leaving out those only waiting for their subtests. One that has run the
-// same test for longer than the limit (40s by default; longer than any test
-// of this package takes under -race on a loaded machine, the soak test
-// aside) is a hang: the watchdog panics, naming the test, with
+// leaving out those only waiting for their subtests. A test hangs when it
+// has run for longer than the limit (40s by default) either
+//
+//   - in CPU time of the process: it spins (an infinite source that nothing
+//     releases), or
+//   - in wall time while the process has been idle for the last 5s: it
+//     waits for something that never comes (a deadlock);
+//
+// or, as a backstop, for four times the limit in wall time. A test that is
+// merely slow on a loaded machine uses CPU all the while, and only its CPU
+// time counts: no test of this package takes 40s of CPU, the soak test
+// aside. On a hang the watchdog panics, naming the test, with
 // GOTRACEBACK=all, so the test binary fails and prints every goroutine.
 //
 // STREAM_TEST_WATCHDOG sets the limit (a Go duration; 0 turns the watchdog
@@ -34,9 +42,22 @@ import (
 
 const defaultTestLimit = 40 * time.Second
 
-// longTests holds the limits set by allowLonger, and kicks the times of
+// longTests holds the limits set by allowLonger, and kicks the moment of
 // the latest call of kickWatchdog, by goroutine id.
-var longTests, kicks sync.Map // uint64 → time.Duration, time.Time
+var longTests, kicks sync.Map // uint64 → time.Duration, moment
+
+// A moment is a time and the process's CPU time then.
+type moment struct {
+	at  time.Time
+	cpu time.Duration
+}
+
+// Watchdog parameters besides the limit.
+const (
+	idleWindow = 5 * time.Second // the process is idle if it used
+	idleCPU    = idleWindow / 10 // less than this CPU time in the last idleWindow
+	backstop   = 4               // times the limit in wall time: a hang whatever the CPU
+)
 
 // kickWatchdog tells the watchdog that the calling test makes progress: its
 // limit starts again from now. A test that loops over many short runs (of
@@ -44,7 +65,7 @@ var longTests, kicks sync.Map // uint64 → time.Duration, time.Time
 // goroutine, so that a hang in one run is reported within the limit however
 // long the whole loop takes on a loaded machine.
 func kickWatchdog() {
-	kicks.Store(currentGoroutine(), time.Now())
+	kicks.Store(currentGoroutine(), moment{time.Now(), processCPU()})
 }
 
 // allowLonger lets the calling test (not its subtests) run for d before the
@@ -117,7 +138,7 @@ func startWatchdog(limit, period time.Duration, onHang func(report string)) (sto
 			case <-done:
 				return
 			case now := <-ticker.C:
-				if report := wd.check(allStacks(), now); report != "" {
+				if report := wd.check(allStacks(), moment{now, processCPU()}); report != "" {
 					onHang(report)
 					return
 				}
@@ -130,15 +151,17 @@ func startWatchdog(limit, period time.Duration, onHang func(report string)) (sto
 	}
 }
 
-// watchdog remembers since when each goroutine has been running its test.
+// watchdog remembers since when each goroutine has been running its test,
+// and the process's recent CPU time.
 type watchdog struct {
-	limit time.Duration
-	seen  map[uint64]runningTest
+	limit   time.Duration
+	seen    map[uint64]runningTest
+	history []moment // the checks of the last idleWindow or so, oldest first
 }
 
 type runningTest struct {
 	name  string
-	since time.Time
+	since moment
 }
 
 func newWatchdog(limit time.Duration) *watchdog {
@@ -147,8 +170,9 @@ func newWatchdog(limit time.Duration) *watchdog {
 
 // check updates the watchdog with a dump of every goroutine's stack (as
 // runtime.Stack(buf, true) writes it) taken at now, and returns a report
-// naming the tests that have run for longer than their limit, or "".
-func (wd *watchdog) check(stacks []byte, now time.Time) string {
+// naming the tests that hang, or "".
+func (wd *watchdog) check(stacks []byte, now moment) string {
+	idle := wd.idle(now)
 	running := runningTests(stacks)
 	var overdue []string
 	for id, name := range running {
@@ -158,15 +182,17 @@ func (wd *watchdog) check(stacks []byte, now time.Time) string {
 			wd.seen[id] = r
 		}
 		since := r.since
-		if k, ok := kicks.Load(id); ok && k.(time.Time).After(since) {
-			since = k.(time.Time)
+		if k, ok := kicks.Load(id); ok && k.(moment).at.After(since.at) {
+			since = k.(moment)
 		}
 		limit := wd.limit
 		if d, ok := longTests.Load(id); ok {
 			limit = max(limit, d.(time.Duration))
 		}
-		if ran := now.Sub(since); ran > limit {
-			overdue = append(overdue, fmt.Sprintf("%s (goroutine %d) has run for %v", name, id, ran.Round(time.Second)))
+		wall, cpu := now.at.Sub(since.at), now.cpu-since.cpu
+		if cpu > limit || wall > limit && idle || wall > backstop*limit {
+			overdue = append(overdue, fmt.Sprintf("%s (goroutine %d) has run for %v (the process used %v of CPU meanwhile, idle for the last %v: %v)",
+				name, id, wall.Round(time.Second), cpu.Round(time.Second), idleWindow, idle))
 		}
 	}
 	for id := range wd.seen {
@@ -179,8 +205,26 @@ func (wd *watchdog) check(stacks []byte, now time.Time) string {
 		return ""
 	}
 	slices.Sort(overdue)
-	return fmt.Sprintf("watchdog: a test ran for longer than %v (STREAM_TEST_WATCHDOG; allowLonger for a long test), "+
+	return fmt.Sprintf("watchdog: a test ran for longer than %v in CPU time, or idle (STREAM_TEST_WATCHDOG; allowLonger for a long test), "+
 		"so it hangs; the stacks of every goroutine follow:\n\t%s", wd.limit, strings.Join(overdue, "\n\t"))
+}
+
+// idle records now and reports whether the process used less than idleCPU
+// of CPU time over the last idleWindow (false until there is a check that
+// old).
+func (wd *watchdog) idle(now moment) bool {
+	wd.history = append(wd.history, now)
+	from := -1 // the latest check at least idleWindow old
+	for i, m := range wd.history {
+		if now.at.Sub(m.at) >= idleWindow {
+			from = i
+		}
+	}
+	if from < 0 {
+		return false
+	}
+	wd.history = wd.history[from:] // older checks are not needed any more
+	return now.cpu-wd.history[0].cpu < idleCPU
 }
 
 // runningTests returns, by goroutine id, the function of each goroutine of
@@ -254,63 +298,80 @@ func currentGoroutine() uint64 {
 }
 
 // TestWatchdogFindsAHungTest runs the watchdog's check on the real stacks
-// of this process while a subtest hangs, with a clock of its own: the hung
-// subtest is reported once it has run for longer than the limit, and not
-// before; its parent, waiting in t.Run, is not reported; allowLonger moves
-// the limit of its caller.
+// of this process while a subtest hangs, with a clock and a CPU time of its
+// own: the hung subtest is reported once it has run for longer than the
+// limit with the process idle, and not before; its parent, waiting in
+// t.Run, is not reported. A test that keeps the process busy is reported
+// by its CPU time, however short in wall time, and a slow one, busy but
+// below the limit in CPU time, only by the backstop. allowLonger and
+// kickWatchdog move the limit of their caller.
 func TestWatchdogFindsAHungTest(t *testing.T) {
 	const limit = time.Minute
-	wd := newWatchdog(limit)
 	start := time.Now()
+	at := func(wall, cpu time.Duration) moment { return moment{start.Add(wall), cpu} }
 	hung, release := make(chan struct{}), make(chan struct{})
-	var reports []string
+	var stacks []byte
+	var subID uint64
 	t.Run("hangs", func(t *testing.T) {
+		subID = currentGoroutine()
 		go func() {
 			<-hung // the subtest is blocked below, in its own goroutine
-			reports = append(reports,
-				wd.check(allStacks(), start),
-				wd.check(allStacks(), start.Add(limit)),
-				wd.check(allStacks(), start.Add(limit+time.Second)))
+			stacks = allStacks()
 			close(release)
 		}()
 		close(hung)
 		<-release
 	})
-	if len(reports) != 3 {
-		t.Fatalf("got %d reports", len(reports))
+	sub := fmt.Sprintf("(goroutine %d) has run for", subID)
+	cases := []struct {
+		name   string
+		checks []moment
+		want   bool // the subtest is reported at the last check
+	}{
+		{"idle, at the limit", []moment{at(0, 0), at(limit, 0)}, false},
+		{"idle, past the limit", []moment{at(0, 0), at(limit, 0), at(limit+time.Second, time.Second/10)}, true},
+		{"busy, past the limit in CPU time", []moment{at(0, 0), at(10*time.Second, limit+time.Second)}, true},
+		{"busy and slow, past the limit in wall time only", []moment{at(0, 0), at(limit, limit/2), at(limit+time.Second, limit/2+time.Second)}, false},
+		{"busy and slow, past the backstop", []moment{at(0, 0), at(backstop*limit+time.Second, limit/2)}, true},
 	}
-	if reports[0] != "" || reports[1] != "" {
-		t.Errorf("reported before the limit: %q", reports[:2])
-	}
-	if r := reports[2]; !strings.Contains(r, "TestWatchdogFindsAHungTest.func1 (goroutine ") ||
-		!strings.Contains(r, "has run for 1m1s") || strings.Count(r, "has run for") != 1 {
-		t.Errorf("want the hung subtest, and it alone, reported: %q", r)
+	for _, c := range cases {
+		wd := newWatchdog(limit)
+		var r string
+		for _, m := range c.checks {
+			r = wd.check(stacks, m)
+		}
+		if got := strings.Contains(r, sub); got != c.want {
+			t.Errorf("%s: reported %v, want %v: %q", c.name, got, c.want, r)
+		}
+		if strings.Count(r, "has run for") > 1 {
+			t.Errorf("%s: more than the hung subtest reported: %q", c.name, r)
+		}
 	}
 
 	// This test's own goroutine runs the test: with allowLonger it is
 	// reported only after its own limit.
 	allowLonger(t, 2*limit)
-	wd = newWatchdog(limit)
-	me := fmt.Sprintf("(goroutine %d)", currentGoroutine())
-	if r := wd.check(allStacks(), start); r != "" {
-		t.Fatalf("reported at once: %q", r)
-	}
-	if r := wd.check(allStacks(), start.Add(limit+time.Second)); strings.Contains(r, me) {
+	me := fmt.Sprintf("TestWatchdogFindsAHungTest (goroutine %d)", currentGoroutine())
+	wd := newWatchdog(limit)
+	stacks = allStacks()
+	wd.check(stacks, at(0, 0))
+	if r := wd.check(stacks, at(limit+time.Second, 0)); strings.Contains(r, me) {
 		t.Errorf("reported within its allowLonger: %q", r)
 	}
-	if r := wd.check(allStacks(), start.Add(2*limit+time.Second)); !strings.Contains(r, "TestWatchdogFindsAHungTest "+me) {
+	if r := wd.check(stacks, at(2*limit+time.Second, 0)); !strings.Contains(r, me) {
 		t.Errorf("not reported after its allowLonger: %q", r)
 	}
 
 	// kickWatchdog starts the limit again.
 	wd = newWatchdog(limit)
-	long := time.Now().Add(-3 * limit)
-	if r := wd.check(allStacks(), long); r != "" {
-		t.Fatalf("reported at once: %q", r)
-	}
+	now := moment{time.Now(), processCPU()}
+	wd.check(stacks, moment{now.at.Add(-3 * limit), now.cpu})
 	kickWatchdog()
-	if r := wd.check(allStacks(), time.Now().Add(time.Second)); strings.Contains(r, me) {
+	if r := wd.check(stacks, moment{now.at.Add(time.Second), now.cpu}); strings.Contains(r, me) {
 		t.Errorf("reported after a kick: %q", r)
+	}
+	if r := wd.check(stacks, moment{now.at.Add(2*limit + 2*time.Second), now.cpu}); !strings.Contains(r, me) {
+		t.Errorf("not reported a limit after the kick: %q", r)
 	}
 }
 
