@@ -181,6 +181,9 @@ func (p *Pipeline) fail(e *Error) {
 // a blocking sink) would wait for it to exit.
 func (p *Pipeline) checkOutside(op string) {
 	id := goid()
+	if id == 0 {
+		return // not parsed: never match a worker that has not recorded its id yet
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c := p.inside[id]; c.n > 0 {
