@@ -260,7 +260,10 @@
 // cost per element and hop — a cancellation check before a user function,
 // counting and sampled latency, two closure calls — and two atomic stores
 // each time a worker blocks waiting for input: lost in the noise for work
-// of a microsecond or more per element, visible for trivial work. The
+// of a microsecond or more per element, visible for trivial work. Once per
+// worker, not per element, a starting worker reads its goroutine's id (a
+// few microseconds), so that [Pipeline.Wait] can refuse a call from the
+// pipeline's own goroutines instead of waiting forever. The
 // measured figures, with their command, are in the README's "Performance"
 // section, generated from the benchmarks module (benchmarks/README.md has
 // every case); bench_test.go has the library's own quick benchmarks.
