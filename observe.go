@@ -24,7 +24,8 @@ import (
 // like a panic in a stage's function: the stage whose event it was fails
 // with a [*PanicError] (or [ErrGoexit]), unless an error came first — on
 // StagePanicked the stage's own panic stays first. Such a panic is not
-// counted in [StageStats].Panics, nor told to the observer.
+// counted in [StageStats].Panics, nor told to the observer. (Goexit still
+// ends the goroutine it is called on: on StageStarted, the caller's own.)
 type Observer interface {
 	Observe(Event)
 }
