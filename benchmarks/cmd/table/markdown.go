@@ -46,6 +46,7 @@ func writeMarkdown(w io.Writer, res *results, h header) {
 	fmt.Fprint(w, ". The machine was shared with other work while it ran: numbers are noisy, so compare within one run. ")
 	fmt.Fprintf(w, "Each cell is the median of the runs with its 95%% confidence interval (benchstat's statistics); "+
 		"allocs and B per element are as `testing` reports them, rounded down per element. "+
+		"CPU ns/element is the CPU time the whole process spent per element (all goroutines), which varies much less than wall time on a shared machine. "+
 		"The last column is the median time over that of `hand-fastpath` in the same case.\n\n")
 	for _, b := range res.benchmarks {
 		writeBenchmark(w, b)
@@ -66,7 +67,7 @@ func writeBenchmark(w io.Writer, b *benchmark) {
 		fmt.Fprintf(w, "%s\n\n", d)
 	}
 	extra := extraUnits(b)
-	cols := []string{"case", "lib", "ns/element", "allocs/element", "B/element"}
+	cols := []string{"case", "lib", "ns/element", "CPU ns/element", "allocs/element", "B/element"}
 	for _, u := range extra {
 		cols = append(cols, strings.TrimSuffix(strings.ReplaceAll(u, "-", " "), " B"))
 	}
@@ -83,7 +84,7 @@ func writeBenchmark(w io.Writer, b *benchmark) {
 			if strings.HasPrefix(lib, "stream") {
 				lib = "**" + lib + "**"
 			}
-			row := []string{kase, lib, nsCell(e), countCell(e, unitAllocs), countCell(e, unitBytes)}
+			row := []string{kase, lib, nsCell(e), cpuCell(e), countCell(e, unitAllocs), countCell(e, unitBytes)}
 			for _, u := range extra {
 				row = append(row, mibCell(e, u))
 			}
@@ -117,6 +118,16 @@ func nsCell(e *entry) string {
 		return ""
 	}
 	return formatNs(s.Center) + " ± " + s.PctRangeString()
+}
+
+// cpuCell is the median CPU time per element, or "" where the run did not
+// report it.
+func cpuCell(e *entry) string {
+	v, ok := e.center(unitCPU)
+	if !ok {
+		return ""
+	}
+	return formatNs(v)
 }
 
 func formatNs(ns float64) string {

@@ -16,6 +16,7 @@ const (
 	unitBytes  = "B/op"
 	unitHeap   = "peak-heap-B"
 	unitRSS    = "peak-RSS-B"
+	unitCPU    = "cpu-ns/op" // CPU time of the process per element, steadier than wall time on a shared machine
 )
 
 // baseline is the implementation every other is compared with.
@@ -129,7 +130,7 @@ func parse(raw []byte) (*results, error) {
 			b.cases = append(b.cases, c)
 		}
 		e := &entry{lib: k.lib, stats: map[string]benchmath.Summary{}}
-		for _, unit := range []string{unitNs, unitAllocs, unitBytes, unitHeap, unitRSS} {
+		for _, unit := range []string{unitNs, unitCPU, unitAllocs, unitBytes, unitHeap, unitRSS} {
 			if vs := samples[key{k.bench, k.kase, k.lib, unit}]; len(vs) > 0 {
 				sample := benchmath.NewSample(vs, &benchmath.DefaultThresholds)
 				e.stats[unit] = benchmath.AssumeNothing.Summary(sample, 0.95)

@@ -36,11 +36,12 @@ func writeSummary(w io.Writer, res *results, h header) {
 		fmt.Fprintf(w, ", load average %s before and %s after", h.load[0], h.load[1])
 	}
 	fmt.Fprint(w, ". The machine was shared with other work while it ran, so the numbers are noisy: "+
-		"each is the median of the runs, compare them within this table only; the confidence intervals, "+
+		"each is the median of the runs, compare them within this table only (CPU time per element, "+
+		"summed over all goroutines, varies much less than wall time); the confidence intervals, "+
 		"every case and every peer are in [benchmarks/README.md](benchmarks/README.md).\n\n")
 
-	fmt.Fprintln(w, "| workload | ns/element: hand-written | `stream` | × hand-written | allocs/element (`stream`) | peers, ns/element (allocs) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| workload | ns/element: hand-written | `stream` | × hand-written | CPU ns/element: hand-written | `stream` | allocs/element (`stream`) | peers, ns/element (allocs) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, r := range summaryRows {
 		c := res.benchCase(r.bench, r.kase)
 		if c == nil {
@@ -58,8 +59,8 @@ func writeSummary(w io.Writer, res *results, h header) {
 			case e.lib != "stream":
 				label += " (`" + e.lib + "`)"
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n",
-				label, nsOf(base), nsOf(e), ratioCell(e, base), countCell(e, unitAllocs), peersOf(c))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				label, nsOf(base), nsOf(e), ratioCell(e, base), cpuOf(base), cpuOf(e), countCell(e, unitAllocs), peersOf(c))
 		}
 	}
 	fmt.Fprintln(w)
@@ -183,6 +184,13 @@ func nsOf(e *entry) string {
 		return ""
 	}
 	return formatNs(v)
+}
+
+func cpuOf(e *entry) string {
+	if e == nil {
+		return ""
+	}
+	return cpuCell(e)
 }
 
 // peersOf lists the peers of case c with their time and allocations.
