@@ -317,41 +317,56 @@ func TestPartitionKeepsItsModulusAsOutputsAreReleased(t *testing.T) {
 // few runs in a hundred called the function after Stop (it was found by
 // TestRandomPipelines, seed 6123).
 func TestNoCallOnceStopHasBegun(t *testing.T) {
-	runs := 300
+	runs := 200
 	if testing.Short() {
-		runs = 100
+		runs = 80
 	}
-	var late atomic.Int64
-	for range runs {
-		synctest.Test(t, func(t *testing.T) {
-			p := stream.New(context.Background())
-			var stopped atomic.Bool
-			src := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
-				if err := emit(1); err != nil {
-					return err
-				}
-				<-ctx.Done()
-				return ctx.Err()
-			})
-			call := func() {
-				if stopped.Load() {
-					late.Add(1)
-				}
+	consumers := []struct {
+		name string
+		add  func(p *stream.Pipeline, in <-chan []int, call func())
+	}{
+		{"Map", func(p *stream.Pipeline, in <-chan []int, call func()) {
+			stream.ForEach(p, stream.Map(p, in, func(_ context.Context, b []int) ([]int, error) { call(); return b, nil }), pitfallIgnore)
+		}},
+		{"Map Workers(3) Ordered", func(p *stream.Pipeline, in <-chan []int, call func()) {
+			stream.ForEach(p, stream.Map(p, in, func(_ context.Context, b []int) ([]int, error) { call(); return b, nil },
+				stream.Workers(3), stream.Ordered()), pitfallIgnore)
+		}},
+		{"ForEach", func(p *stream.Pipeline, in <-chan []int, call func()) {
+			stream.ForEach(p, in, func(context.Context, []int) error { call(); return nil })
+		}},
+	}
+	for _, c := range consumers {
+		t.Run(c.name, func(t *testing.T) {
+			var late atomic.Int64
+			for range runs {
+				synctest.Test(t, func(t *testing.T) {
+					p := stream.New(context.Background())
+					var stopped atomic.Bool
+					src := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+						if err := emit(1); err != nil {
+							return err
+						}
+						<-ctx.Done()
+						return ctx.Err()
+					})
+					c.add(p, stream.Batch(p, src, 3, 0), func() {
+						if stopped.Load() {
+							late.Add(1)
+						}
+					})
+					for range 200 {
+						p.Go("", func(ctx context.Context) error { <-ctx.Done(); return nil })
+					}
+					synctest.Wait() // everything blocked: one element waits in Batch
+					stopped.Store(true)
+					p.Stop()
+					require.NoError(t, p.Wait())
+				})
 			}
-			batches := stream.Batch(p, src, 3, 0)
-			ordered := stream.Map(p, batches, func(_ context.Context, b []int) ([]int, error) { call(); return b, nil },
-				stream.Workers(3), stream.Ordered())
-			stream.ForEach(p, ordered, func(context.Context, []int) error { call(); return nil })
-			for range 200 {
-				p.Go("", func(ctx context.Context) error { <-ctx.Done(); return nil })
-			}
-			synctest.Wait() // everything blocked: one element waits in Batch
-			stopped.Store(true)
-			p.Stop()
-			require.NoError(t, p.Wait())
+			assert.Zero(t, late.Load(), "calls started after Stop, in %d runs", runs)
 		})
 	}
-	assert.Zero(t, late.Load(), "calls started after Stop, in %d runs", runs)
 }
 
 // TestOrderedStartsNoMoreOfItsRunAfterStop: an Ordered worker takes a run
