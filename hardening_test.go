@@ -755,3 +755,33 @@ func TestFromSeqBlockedHoldsUpTheEnd(t *testing.T) {
 		require.NoError(t, <-done)
 	})
 }
+
+// Review pass: a window size near math.MaxInt64 does not wrap a pane's end
+// before its start (before: every element got a pane of its own, ending in
+// 1754 and flushed at once).
+func TestHugeWindowSizes(t *testing.T) {
+	for _, w := range []stream.Windowing{stream.Tumbling(math.MaxInt64), stream.Sliding(math.MaxInt64, math.MaxInt64/2)} {
+		for _, lateness := range []time.Duration{0, math.MaxInt64} {
+			testHugeWindow(t, w, lateness)
+		}
+	}
+}
+
+func testHugeWindow(t *testing.T, w stream.Windowing, lateness time.Duration) {
+	{
+		p := stream.New(t.Context())
+		out := stream.WindowReduce(p, stream.FromSlice(p, seq(10)), w, func(v int) int { return v % 2 }, 0, func(a, v int) int { return a + v },
+			stream.EventTime(func(v int) time.Time { return time.Unix(0, int64(v)*int64(time.Hour)) }, lateness))
+		panes, err := stream.Collect(p, out)
+		require.NoError(t, err)
+		sum, count := 0, 0
+		for _, pn := range panes {
+			require.False(t, pn.End.Before(pn.Start), "pane %+v ends before it starts", pn)
+			sum += pn.Value
+			count += pn.Count
+		}
+		require.Zero(t, count%10, "every element in the same number of windows: %+v", panes)
+		require.Equal(t, 45*count/10, sum)
+		require.LessOrEqual(t, len(panes), 2*3, "a pane per key and window, not per element: %+v", panes)
+	}
+}

@@ -419,9 +419,11 @@ func (ws *windows[T, K, A]) add(v T, t, mark int64) (late bool, err error) {
 	}
 	late = true
 	// The windows holding t, latest first: their ends decrease, so once
-	// one is closed, so are the rest.
-	for start := t - r; start > t-size; start -= every {
-		end := start + size
+	// one is closed, so are the rest. The arithmetic saturates: a size
+	// near math.MaxInt64 must not wrap a window's end before its start.
+	lo := subSat(t, size)
+	for start := subSat(t, r); start > lo; start = subSat(start, every) {
+		end := addSat(start, size)
 		if end <= mark {
 			break
 		}
