@@ -400,3 +400,53 @@ func napCtx(ctx context.Context, d time.Duration) {
 }
 
 var errFuzz = errors.New("fuzz: failing call")
+
+func FuzzIdle(f *testing.F) {
+	f.Add(int64(time.Second))
+	f.Add(int64(1))
+	f.Add(int64(time.Minute))
+	f.Add(int64(3 * time.Minute))
+	f.Add(int64(math.MaxInt64))
+	f.Add(int64(0))  // d = 0
+	f.Add(int64(-1)) // d < 0
+	f.Fuzz(func(t *testing.T, dNs int64) {
+		d := time.Duration(dNs)
+		if d <= 0 {
+			wantStreamPanic(t, func() { stream.Idle(d) })
+			return
+		}
+		at := func(v int) time.Time { return time.Unix(int64(v), 0) }
+		sum := func(a, v int) int { return a + v }
+		key := func(int) int { return 0 }
+		startAndStop(t, nil, func(p *stream.Pipeline) {
+			in := make(chan int)
+			go func() { in <- 0 }() // one element, then the input stays open
+			panes := stream.WindowReduce(p, in, stream.Tumbling(time.Minute), key, 0, sum, stream.EventTime(at, 0), stream.Idle(d))
+			stream.ForEach(p, panes, pitfallIgnore)
+		})
+
+		// One element at event time 0 and a quiet input: once quiet for d,
+		// event time follows the clock, so the window [0, 1m) closes at
+		// max(d, 1m) after the element, to the nanosecond of fake time.
+		d = reduce(d, time.Hour)
+		synctest.Test(t, func(t *testing.T) {
+			p := stream.New(context.Background())
+			in := make(chan int)
+			panes := stream.WindowReduce(p, in, stream.Tumbling(time.Minute), key, 0, sum, stream.EventTime(at, 0), stream.Idle(d))
+			start := time.Now()
+			in <- 0
+			timer := time.NewTimer(2 * time.Hour)
+			defer timer.Stop()
+			select {
+			case pane := <-panes:
+				require.Equal(t, max(d, time.Minute), time.Since(start), "the pane closes once event time, following the clock, passes its end")
+				require.Equal(t, 1, pane.Count)
+				require.False(t, pane.Early)
+			case <-timer.C:
+				t.Fatalf("Idle(%v): the quiet window never closed", d)
+			}
+			close(in)
+			waitWithin(t, p)
+		})
+	})
+}
