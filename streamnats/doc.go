@@ -34,7 +34,10 @@
 // The user's functions never see the JetStream message, so they cannot
 // acknowledge it early. Stages of package stream that pass elements on
 // unchanged (Buffer, Merge, Partition, Throttle, Take) may be used on Msg
-// elements and keep the tie; an element they drop is redelivered.
+// elements and keep the tie; an element they drop is redelivered. A stage
+// that copies elements (Broadcast) must not be: its copies share one tie,
+// so the first copy finished acknowledges the message while the others are
+// still unprocessed, and their failure is lost.
 //
 // # Failure
 //

@@ -42,6 +42,8 @@ type Message struct {
 // pass elements on unchanged (Buffer, Merge, Partition, Throttle, ...)
 // keep the tie too; an element they drop leaves its message
 // unacknowledged, to be redelivered once the consumer's AckWait expires.
+// Broadcast does not: its copies share the tie, and the first one finished
+// acknowledges the message.
 type Msg[T any] struct {
 	// Value is the element itself.
 	Value T

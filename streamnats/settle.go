@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 // This file holds the settlement of a message: the one acknowledgement,
 // NAK or dead-lettering of each message a Source emitted.
 
-// Headers set on a dead-lettered message, besides the original's own.
+// Headers set on a dead-lettered message, besides the original's own
+// (but for its Nats-* headers, which the server would act on).
 const (
 	// HeaderID holds the message's ID (see [Message]); the dead letter's
 	// own Nats-Msg-Id is "dead:" + stream + ":" + sequence, so that
@@ -103,12 +105,18 @@ func (s *settler) failed(t *ticket, cause error) error {
 }
 
 // publishDead publishes the message to the dead-letter subject with the
-// cause in its headers, under an ID JetStream de-duplicates, so a message
+// cause in its headers (and its own, but for the Nats-* ones), under an ID JetStream de-duplicates, so a message
 // dead-lettered twice (its Term lost) lands there once.
 func (s *settler) publishDead(t *ticket, cause error) error {
 	m := t.message
 	h := make(nats.Header, len(m.Header)+6)
 	for k, v := range m.Header {
+		// The server acts on the JetStream publish headers (expected
+		// stream or sequence, rollup, TTL, ...): copied, they would make the
+		// dead letter's publish fail, or purge the dead letters before it.
+		if len(k) >= 5 && strings.EqualFold(k[:5], "Nats-") {
+			continue
+		}
 		h[k] = v
 	}
 	h.Set(HeaderID, m.ID)
