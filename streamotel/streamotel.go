@@ -48,8 +48,9 @@ func newConfig(fn string, opts []Option) config {
 // set, such as attribute.String("pipeline", "ingest"), so that several
 // pipelines can be told apart: registered on one meter without, stages of
 // two pipelines with the same name and kind share an attribute set and
-// their values collide. The keys "stage", "kind" and "q" are the package's
-// own: one of them here panics.
+// their values collide. Several Attributes options add up (for a key given
+// twice, the last value wins). The keys "stage", "kind" and "q" are the
+// package's own: one of them here panics.
 func Attributes(kv ...attribute.KeyValue) Option {
 	for _, a := range kv {
 		switch a.Key {
@@ -58,7 +59,7 @@ func Attributes(kv ...attribute.KeyValue) Option {
 		}
 	}
 	kv = append([]attribute.KeyValue(nil), kv...)
-	return optionFunc(func(c *config) { c.attrs = kv })
+	return optionFunc(func(c *config) { c.attrs = append(c.attrs[:len(c.attrs):len(c.attrs)], kv...) })
 }
 
 // DefaultLatencyBounds returns the upper bounds of the latency histogram's

@@ -306,3 +306,23 @@ func TestCollectWhileRunningFullSpeed(t *testing.T) {
 		t.Errorf("collected after %d collections:\n%s\nwithout the line\n%s", collections, got, want)
 	}
 }
+
+// Attributes given twice add up: "adds attributes" means the second call
+// does not drop the first's.
+func TestAttributesAddUp(t *testing.T) {
+	p := stream.New(t.Context())
+	if err := stream.Drain(p, stream.FromSlice(p, []int{1}, stream.Name("src"))); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, setup(t, p,
+		streamotel.Attributes(attribute.String("pipeline", "ingest")),
+		streamotel.Attributes(attribute.String("team", "data"))))
+	for _, want := range []string{
+		"stream.stage.elements.out{kind=\"slice\",pipeline=\"ingest\",stage=\"src\",team=\"data\"} 1",
+		"stream.stage.latency_quantile{kind=\"slice\",pipeline=\"ingest\",q=\"0.5\",stage=\"src\",team=\"data\"}",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("collected:\n%s\nwithout\n%s", got, want)
+		}
+	}
+}
