@@ -12,7 +12,8 @@ import (
 // message's; they stay valid after the message is acknowledged.
 type Message struct {
 	// ID is the message's Nats-Msg-Id header or, when that is absent, its
-	// stream sequence number in decimal. [Publish] sends it as the
+	// stream's name and sequence number, as in "ORDERS:42" (unique across
+	// streams). [Publish] sends it as the
 	// Nats-Msg-Id header, so that JetStream drops a retried duplicate.
 	ID string
 	// Subject is the subject the message was published to. [Publish]
@@ -88,7 +89,9 @@ func newMessage(m jetstream.Msg) (Message, error) {
 	h := m.Headers()
 	id := h.Get(jetstream.MsgIDHeader)
 	if id == "" {
-		id = strconv.FormatUint(md.Sequence.Stream, 10)
+		// Qualified by the stream: sequence numbers of two streams
+		// relayed into one must not de-duplicate each other.
+		id = md.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
 	}
 	if len(h) == 0 {
 		h = nil

@@ -114,3 +114,41 @@ func TestPublish_AMessageWithoutIDFailsAtOnce(t *testing.T) {
 		t.Fatalf("OUT holds %d messages, want 1", si.State.Msgs)
 	}
 }
+
+// Messages published without a Nats-Msg-Id get IDs that differ across
+// streams: relaying two such streams into one, JetStream must not drop
+// message 1 of B as a duplicate of message 1 of A (while acknowledging it).
+func TestPublish_MessagesWithoutIDFromTwoStreamsAreNotDuplicates(t *testing.T) {
+	e := newEnv(t)
+	e.stream(t, "A")
+	e.stream(t, "B")
+	out := e.stream(t, "OUT")
+	const n = 5
+	for range n {
+		for _, subject := range []string{"A.x", "B.x"} {
+			if _, err := e.js.Publish(testCtx(t, 5*time.Second), subject, []byte(subject)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ca := e.consumer(t, "A", "c", 30*time.Second)
+	cb := e.consumer(t, "B", "c", 30*time.Second)
+
+	p := stream.New(testCtx(t, 30*time.Second))
+	msgs := stream.Merge(p, []<-chan streamnats.Msg[streamnats.Message]{streamnats.Source(p, ca), streamnats.Source(p, cb)})
+	streamnats.Publish(p, msgs, e.js, "OUT.x")
+	eventually(t, 20*time.Second, "both streams relayed and acknowledged", func() bool {
+		return settledAll(t, ca, n)() && settledAll(t, cb, n)()
+	})
+	p.Stop()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	si, err := out.Info(testCtx(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != 2*n {
+		t.Fatalf("OUT holds %d messages, want all %d relayed and acknowledged", si.State.Msgs, 2*n)
+	}
+}

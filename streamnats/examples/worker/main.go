@@ -7,7 +7,7 @@
 // (creating it, with explicit acks, if it is missing; the stream must
 // exist) and processes messages until SIGINT or SIGTERM. Processing a
 // message is writing its ID to stdout, one per line: its Nats-Msg-Id
-// header, or its stream sequence number when the header is absent. A
+// header, or STREAM:sequence when the header is absent. A
 // message is acknowledged only after that write, so a worker killed at any
 // instant loses nothing: what it had not acknowledged is redelivered to
 // another worker once the consumer's AckWait expires.
