@@ -256,8 +256,8 @@ type windows[T any, K comparable, A any] struct {
 }
 
 type winKey[K comparable] struct {
-	key   K
-	start int64
+	key        K
+	start, end int64
 }
 
 // pane is an open pane.
@@ -413,27 +413,34 @@ func (ws *windows[T, K, A]) add(v T, t, mark int64) (late bool, err error) {
 		return ws.addSession(v, k, t, mark)
 	}
 	size, every := ws.win.size, ws.win.every
-	r := (t - ws.win.align) % every
+	// r is t's offset in its latest window: (t − align) mod every, computed
+	// without wrapping (t − align may not fit an int64).
+	r := t % every
 	if r < 0 {
 		r += every
 	}
+	if r -= ws.win.align; r < 0 {
+		r += every
+	}
 	late = true
-	// The windows holding t, latest first: their ends decrease, so once
-	// one is closed, so are the rest. The arithmetic saturates: a size
-	// near math.MaxInt64 must not wrap a window's end before its start.
-	lo := subSat(t, size)
-	for start := subSat(t, r); start > lo; start = subSat(start, every) {
-		end := addSat(start, size)
+	// The windows holding t, latest first: d, the distance from t to the
+	// window's end, decreases by every, and the window holds t while d > 0.
+	// Their ends decrease, so once one is closed, so are the rest. Near the
+	// ends of the int64 range a window's start or end saturates: windows
+	// are keyed by both, which no two share.
+	for d := size - r; d > 0; d -= every {
+		start, end := subSat(t, size-d), addSat(t, d)
 		if end <= mark {
 			break
 		}
 		late = false
-		pn := ws.byWin[winKey[K]{k, start}]
+		wk := winKey[K]{k, start, end}
+		pn := ws.byWin[wk]
 		if pn == nil {
 			if pn, err = ws.open(k, start, end); err != nil {
 				return false, err
 			}
-			ws.byWin[winKey[K]{k, start}] = pn
+			ws.byWin[wk] = pn
 		}
 		pn.acc = ws.fn(pn.acc, v)
 		pn.count++
@@ -537,7 +544,7 @@ func (ws *windows[T, K, A]) emit(pn *pane[K, A], early bool) error {
 			}
 		}
 	} else {
-		delete(ws.byWin, winKey[K]{pn.key, pn.start})
+		delete(ws.byWin, winKey[K]{pn.key, pn.start, pn.end})
 	}
 	out := Pane[K, A]{
 		Key: pn.key, Start: time.Unix(0, pn.start).UTC(), End: time.Unix(0, pn.end).UTC(),

@@ -1,0 +1,131 @@
+package stream
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// Zip's output closes as soon as either input closes, even while Zip waits
+// for the other one (it used to wait for a's next element first: with a
+// quiet a and an empty b, the pipeline hung).
+func TestReviewZipOtherClosed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New(context.Background())
+		a := Generate(p, func(ctx context.Context, emit func(int) error) error {
+			<-ctx.Done() // a quiet input: never sends, ends when released
+			return nil
+		})
+		b := FromSlice(p, []int{})
+		z := Zip(p, a, b, Name("zip"))
+		got, err := Collect(p, z)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("got %v, %v; want no pair, no error", got, err)
+		}
+		for _, st := range p.Stats() {
+			if st.Name == "zip" && (st.In != 0 || st.Dropped != 0) {
+				t.Errorf("zip: In %d Dropped %d, want 0 and 0", st.In, st.Dropped)
+			}
+		}
+	})
+}
+
+// An element near either end of the timestamp range, with windows as long
+// as an int64 allows, must land in its windows (they used to wrap and lose it).
+func TestReviewWindowExtremeTimestamps(t *testing.T) {
+	big := time.Duration(math.MaxInt64)
+	for _, w := range []struct {
+		name string
+		win  Windowing
+		n    int
+	}{{"tumbling", Tumbling(big), 1}, {"sliding", Sliding(big, big/3), 3}, {"hour", Tumbling(time.Hour), 1}} {
+		for _, ts0 := range []time.Time{time.Unix(minUnixSec, 0).UTC(), time.Unix(maxUnixSec, 999999999).UTC(), time.Unix(0, 0).UTC()} {
+			p := New(context.Background())
+			in := FromSlice(p, []time.Time{ts0})
+			out := WindowReduce(p, in, w.win, func(time.Time) int { return 0 }, 0,
+				func(a int, _ time.Time) int { return a + 1 }, EventTime(func(t time.Time) time.Time { return t }, 0))
+			got, err := Collect(p, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) < w.n || len(got) > w.n+1 {
+				t.Errorf("%s %v: got %d panes, want about %d", w.name, ts0, len(got), w.n)
+			}
+			for _, pn := range got {
+				if pn.Count != 1 || ts0.Before(pn.Start) || !ts0.Before(pn.End) && pn.End.UnixNano() != math.MaxInt64 {
+					t.Errorf("%s: element %v not in its window [%v, %v) count %d", w.name, ts0, pn.Start, pn.End, pn.Count)
+				}
+			}
+		}
+	}
+}
+
+func TestReviewGoexit(t *testing.T) {
+	cases := map[string]func(p *Pipeline, in <-chan int, bad func()) func() error{
+		"scan": func(p *Pipeline, in <-chan int, bad func()) func() error {
+			o := Scan(p, in, 0, func(a, v int) int { bad(); return a })
+			return func() error { return Drain(p, o) }
+		},
+		"distinct": func(p *Pipeline, in <-chan int, bad func()) func() error {
+			o := Distinct(p, in, func(v int) int { bad(); return v }, 3)
+			return func() error { return Drain(p, o) }
+		},
+		"split": func(p *Pipeline, in <-chan int, bad func()) func() error {
+			y, n := Split(p, in, func(_ context.Context, v int) (bool, error) { bad(); return true, nil })
+			return func() error { Drain(p, Merge(p, []<-chan int{y, n})); return p.Wait() }
+		},
+		"windowkey": func(p *Pipeline, in <-chan int, bad func()) func() error {
+			o := WindowReduce(p, in, Tumbling(time.Second), func(v int) int { bad(); return v }, 0, func(a, v int) int { return a })
+			return func() error { return Drain(p, o) }
+		},
+		"windowfn": func(p *Pipeline, in <-chan int, bad func()) func() error {
+			o := WindowReduce(p, in, Session(time.Second), func(v int) int { return v }, 0, func(a, v int) int { bad(); return a })
+			return func() error { return Drain(p, o) }
+		},
+		"windowts": func(p *Pipeline, in <-chan int, bad func()) func() error {
+			o := WindowReduce(p, in, Sliding(time.Second, time.Millisecond), func(v int) int { return v }, 0, func(a, v int) int { return a },
+				EventTime(func(int) time.Time { bad(); return time.Now() }, 0), Idle(time.Second))
+			return func() error { return Drain(p, o) }
+		},
+		"any": func(p *Pipeline, in <-chan int, bad func()) func() error {
+			return func() error { _, err := Any(p, in, func(int) bool { bad(); return false }); return err }
+		},
+		"all": func(p *Pipeline, in <-chan int, bad func()) func() error {
+			return func() error { _, err := All(p, in, func(int) bool { bad(); return true }); return err }
+		},
+		"values": func(p *Pipeline, in <-chan int, bad func()) func() error {
+			return func() error {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					defer func() { recover() }()
+					for range Values(p, in) {
+						bad()
+					}
+				}()
+				<-done
+				return p.Wait()
+			}
+		},
+	}
+	bads := map[string]func(){"panic": func() { panic("boom") }, "goexit": runtime.Goexit}
+	for name, c := range cases {
+		for bn, bad := range bads {
+			t.Run(name+"/"+bn, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := New(context.Background())
+					in := FromSlice(p, []int{1, 2, 3, 4, 5})
+					run := c(p, in, bad)
+					err := run()
+					if err == nil && !(name == "values") {
+						t.Errorf("no error")
+					}
+					t.Log(err)
+				})
+			})
+		}
+	}
+}
