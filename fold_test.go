@@ -207,15 +207,21 @@ func TestZip(t *testing.T) {
 	assert.Equal(t, []stream.Pair[int, string]{{1, "a"}, {2, "b"}, {3, "c"}}, got)
 	st := statsOf(t, p, "zip")
 	assert.Equal(t, int64(3), st.Out)
-	assert.Zero(t, st.Dropped, "a closed first: nothing in hand")
+	// a closes first: an element of b received before Zip saw the close
+	// (if any) is dropped and counted.
+	assert.LessOrEqual(t, st.Dropped, int64(1))
+	assert.Equal(t, 2*st.Out+st.Dropped, st.In, "every element received is paired or dropped")
 
-	// b closes first: the element of a in hand is dropped and counted.
+	// b closes first: an element of a received before Zip saw b close (if
+	// any: Zip watches both inputs) is dropped and counted.
 	p = stream.New(context.Background())
 	pairs = stream.Zip(p, stream.FromSlice(p, []int{1, 2, 3}), stream.FromSlice(p, []string{"a"}), stream.Name("zip"))
 	got, err = stream.Collect(p, pairs)
 	require.NoError(t, err)
 	assert.Equal(t, []stream.Pair[int, string]{{1, "a"}}, got)
-	assert.Equal(t, int64(1), statsOf(t, p, "zip").Dropped)
+	st = statsOf(t, p, "zip")
+	assert.LessOrEqual(t, st.Dropped, int64(1))
+	assert.Equal(t, 2*st.Out+st.Dropped, st.In, "every element received is paired or dropped")
 }
 
 // TestZipStopsInfiniteInput: when one input ends, Zip releases the other,

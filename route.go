@@ -57,12 +57,14 @@ type Pair[A, B any] struct {
 }
 
 // Zip pairs the elements of a and b in order: the i-th output is
-// Pair{i-th of a, i-th of b}. It runs one goroutine, which receives one
-// element from a, then one from b, then sends their pair, so the faster
-// input waits for the slower. The output closes as soon as either input
-// closes; then Zip releases the other input, so its producers stop (see
-// "Demand" in the package doc). An element of a already received when b
-// closes has no partner: it is dropped and counted in [StageStats].Dropped.
+// Pair{i-th of a, i-th of b}. It runs one goroutine, which receives from
+// both inputs until it holds one element of each, then sends their pair, so
+// the faster input waits for the slower. The output closes as soon as
+// either input closes (even while Zip waits for the other); then Zip
+// releases the other input, so its producers stop (see "Demand" in the
+// package doc). An element of one input already received when the other
+// closes has no partner: it is dropped and counted in [StageStats].Dropped
+// (whether Zip received one before it saw the close depends on timing).
 // A nil p, a or b, or a == b, panics.
 func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan Pair[A, B] {
 	checkPipeline(p)
@@ -70,29 +72,63 @@ func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan P
 	checkInput(b, "Zip")
 	s := p.addStage("zip", stageConfig("zip", opts, usesCapacity), []any{a, b})
 	out := output[Pair[A, B]](s)
-	closesA, closesB := s.closedWithProducer(a), s.closedWithProducer(b)
 	s.start(func(w *worker) error {
 		for {
-			x, err := recv(w, a, closesA)
-			if err != nil {
-				return err
-			}
-			// A pair's latency: from the receipt of its first element to
-			// its hand-off, the wait for the second included.
-			var start time.Time
-			timing := w.sampling()
-			if timing {
-				start = time.Now()
-			}
-			y, err := take(w, b, closesB, (<-chan time.Time)(nil))
-			if err != nil {
-				if err == errClosed && !isDone(w.s.ctx.Done()) {
-					w.drop(1) // x has no partner
+			var (
+				pair       Pair[A, B]
+				hasA, hasB bool
+				start      time.Time
+				timing     bool
+			)
+			for !hasA || !hasB {
+				// Watch both inputs (the one already served is nil), so
+				// that either closing ends the output at once.
+				ca, cb := a, b
+				if hasA {
+					ca = nil
 				}
-				return err
+				if hasB {
+					cb = nil
+				}
+				var ok, gotA bool
+				select {
+				case pair.First, ok = <-ca:
+					gotA = true
+				case pair.Second, ok = <-cb:
+				default:
+					w.flush()
+					w.c.idle.Store(1)
+					select {
+					case pair.First, ok = <-ca:
+						gotA = true
+					case pair.Second, ok = <-cb:
+					case <-w.done:
+						w.c.idle.Store(0)
+						return errDone
+					}
+					w.c.idle.Store(0)
+				}
+				if !ok {
+					if (hasA || hasB) && !isDone(w.s.ctx.Done()) {
+						w.drop(1) // the element held has no partner
+					}
+					return errClosed
+				}
+				w.received()
+				if gotA {
+					hasA = true
+				} else {
+					hasB = true
+				}
+				// A pair's latency: from the receipt of its first element
+				// to its hand-off, the wait for the second included.
+				if hasA != hasB { // the pair's first element
+					if timing = w.sampling(); timing {
+						start = time.Now()
+					}
+				}
 			}
-			w.received()
-			if err := send(w, out, Pair[A, B]{x, y}, w.done); err != nil {
+			if err := send(w, out, pair, w.done); err != nil {
 				return err
 			}
 			if timing {
