@@ -18,6 +18,7 @@ var ErrRedeliver = errors.New("streamnats: redeliver")
 var ErrNoID = errors.New("streamnats: message without an ID")
 
 // ErrAck is wrapped by the error that fails the pipeline when acknowledging
-// a finished message fails (typically: the connection is closed). The
-// message stays unacknowledged on the server, so it is redelivered.
+// a finished message fails, or NAKing or terminating a failed one
+// (typically: the connection is closed). The message stays unacknowledged
+// on the server, so it is redelivered.
 var ErrAck = errors.New("streamnats: acknowledging a message failed")

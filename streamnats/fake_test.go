@@ -48,6 +48,7 @@ type fakeMsg struct {
 	jetstream.Msg
 	seq    uint64
 	ackErr error
+	nakErr error
 }
 
 func (m *fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
@@ -57,7 +58,7 @@ func (m *fakeMsg) Data() []byte                     { return []byte("x") }
 func (m *fakeMsg) Headers() nats.Header             { return nil }
 func (m *fakeMsg) Subject() string                  { return "FAKE.x" }
 func (m *fakeMsg) Ack() error                       { return m.ackErr }
-func (m *fakeMsg) NakWithDelay(time.Duration) error { return nil }
+func (m *fakeMsg) NakWithDelay(time.Duration) error { return m.nakErr }
 
 // An acknowledgement that fails fails the pipeline with ErrAck: it is not
 // mistaken for the function's failure, which would NAK the message.
@@ -75,5 +76,18 @@ func TestAckFailure_FailsThePipeline(t *testing.T) {
 		if !errors.Is(err, streamnats.ErrAck) || !errors.Is(err, nats.ErrConnectionClosed) {
 			t.Fatalf("OnError given: %v: Wait = %v, want %v wrapping %v", withOnError, err, streamnats.ErrAck, nats.ErrConnectionClosed)
 		}
+	}
+}
+
+// A NAK that fails is a failed acknowledgement too: the pipeline fails
+// with ErrAck, the error callers check for a lost connection.
+func TestNakFailure_FailsThePipelineWithErrAck(t *testing.T) {
+	c := &fakeConsumer{msgs: []jetstream.Msg{&fakeMsg{seq: 1, nakErr: nats.ErrConnectionClosed}}}
+	p := stream.New(testCtx(t, 10*time.Second))
+	msgs := streamnats.Source(p, c)
+	streamnats.ForEach(p, msgs, func(context.Context, streamnats.Message) error { return errors.New("boom") })
+	err := p.Wait()
+	if !errors.Is(err, streamnats.ErrAck) || !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Fatalf("Wait = %v, want %v wrapping %v", err, streamnats.ErrAck, nats.ErrConnectionClosed)
 	}
 }

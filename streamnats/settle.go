@@ -92,7 +92,10 @@ func (s *settler) nakDelay(n uint64) time.Duration {
 func (s *settler) failed(t *ticket, cause error) error {
 	n := t.message.Delivered
 	if n < s.budget {
-		return t.msg.NakWithDelay(s.nakDelay(n))
+		if err := t.msg.NakWithDelay(s.nakDelay(n)); err != nil {
+			return fmt.Errorf("%w: NAK of message %s: %w", ErrAck, t.message.ID, err)
+		}
+		return nil
 	}
 	if s.deadLetter == "" {
 		return fmt.Errorf("%w: message %s (delivered %d times): %w", ErrNoDeadLetter, t.message.ID, n, cause)
@@ -101,7 +104,11 @@ func (s *settler) failed(t *ticket, cause error) error {
 		// Left unacknowledged: redelivered, dead-lettered by a later try.
 		return fmt.Errorf("streamnats: dead-lettering message %s: %w", t.message.ID, err)
 	}
-	return t.msg.TermWithReason("streamnats: dead-lettered to " + s.deadLetter)
+	if err := t.msg.TermWithReason("streamnats: dead-lettered to " + s.deadLetter); err != nil {
+		// Redelivered, and dead-lettered again under the same ID: once.
+		return fmt.Errorf("%w: terminating dead-lettered message %s: %w", ErrAck, t.message.ID, err)
+	}
+	return nil
 }
 
 // publishDead publishes the message to the dead-letter subject with the
