@@ -129,3 +129,37 @@ func TestReviewGoexit(t *testing.T) {
 		}
 	}
 }
+
+// With Idle, the watermark after a quiet spell is (latest − lateness) +
+// (time since the latest element arrived), whether or not panes were open
+// during the spell: an element arriving after it, behind that watermark, is
+// late. (It was accepted when no pane had been open to keep the timer
+// going, so lateness depended on other keys' panes.)
+func TestReviewIdleWatermarkWithoutOpenPanes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New(context.Background())
+		start := time.Now()
+		in := Generate(p, func(ctx context.Context, emit func(time.Time) error) error {
+			if err := emit(start); err != nil { // pane [0, 1s), closed by Idle at 1s
+				return err
+			}
+			time.Sleep(10 * time.Second) // watermark: 0 + 10s
+			return emit(start.Add(5 * time.Second))
+		})
+		out := WindowReduce(p, in, Tumbling(time.Second), func(time.Time) int { return 0 }, 0,
+			func(a int, _ time.Time) int { return a + 1 },
+			EventTime(func(t time.Time) time.Time { return t }, 0), Idle(time.Second), Name("w"))
+		got, err := Collect(p, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !got[0].Start.Equal(start) {
+			t.Errorf("got %v, want only the pane of the first element", got)
+		}
+		for _, st := range p.Stats() {
+			if st.Name == "w" && st.Dropped != 1 {
+				t.Errorf("Dropped %d, want 1 (the late element)", st.Dropped)
+			}
+		}
+	})
+}

@@ -153,7 +153,8 @@ func EventTime[T any](ts func(T) time.Time, lateness time.Duration) Option {
 // taken to have moved on with the clock since the latest element arrived,
 // so the watermark becomes (latest timestamp − lateness) + (time since it
 // arrived), and the windows it passes close and are emitted. An element
-// arriving afterwards is late if its windows closed meanwhile. The stage
+// arriving afterwards is late if its windows end at or before that
+// watermark, whether or not a pane of them was open. The stage
 // uses one timer for it, stopped when the stage ends. It applies only with
 // EventTime (without it, the stage panics when built). d <= 0 panics.
 func Idle(d time.Duration) Option {
@@ -379,7 +380,16 @@ func (ws *windows[T, K, A]) runEvent(in <-chan T, closes bool, ts func(T) time.T
 		}
 		t := at.UnixNano()
 		if idle > 0 {
-			last = time.Now()
+			// A quiet spell of idle or more just ended: event time moved
+			// on with the clock, whether or not the timer was armed (it
+			// is not while no pane is open).
+			now := time.Now()
+			if quiet := now.Sub(last); !last.IsZero() && quiet >= idle {
+				if err := advance(addSat(subSat(latest, lateness), int64(quiet))); err != nil {
+					return err
+				}
+			}
+			last = now
 		}
 		if t > latest {
 			latest = t
