@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"math"
 	"runtime"
 	"testing"
@@ -162,4 +163,28 @@ func TestReviewIdleWatermarkWithoutOpenPanes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The timestamp range EventTime accepts is exactly as ErrTimestamp's doc
+// says: its first and last second pass, the seconds just outside fail.
+func TestReviewTimestampRange(t *testing.T) {
+	run := func(ts time.Time) error {
+		p := New(context.Background())
+		out := WindowReduce(p, FromSlice(p, []time.Time{ts}), Tumbling(time.Second), func(time.Time) int { return 0 }, 0,
+			func(a int, _ time.Time) int { return a + 1 }, EventTime(func(t time.Time) time.Time { return t }, 0))
+		_, err := Collect(p, out)
+		return err
+	}
+	first := time.Date(1677, 9, 21, 0, 12, 45, 0, time.UTC)
+	last := time.Date(2262, 4, 11, 23, 47, 15, 999999999, time.UTC)
+	for _, ok := range []time.Time{first, last} {
+		if err := run(ok); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
+	}
+	for _, bad := range []time.Time{first.Add(-time.Nanosecond), last.Add(time.Nanosecond), {}} {
+		if err := run(bad); !errors.Is(err, ErrTimestamp) {
+			t.Errorf("%v: got %v, want ErrTimestamp", bad, err)
+		}
+	}
 }

@@ -96,8 +96,10 @@ type Pane[K comparable, A any] struct {
 }
 
 // ErrTimestamp is the cause of the error an [EventTime] stage fails with
-// when an element's timestamp is outside the years 1678 to 2262.
-var ErrTimestamp = errors.New("stream: timestamp outside the years 1678 to 2262")
+// when an element's timestamp is outside the range of int64 Unix
+// nanoseconds: from 1677-09-21 00:12:45 to 2262-04-11 23:47:15.999999999
+// UTC, about the years 1678 to 2262.
+var ErrTimestamp = errors.New("stream: timestamp outside 1677-09-21 00:12:45 to 2262-04-11 23:47:15 UTC")
 
 // The range of Unix seconds whose nanoseconds fit an int64.
 const (
@@ -129,8 +131,9 @@ type windowOptions struct {
 //
 // The watermark moves only when elements arrive: if the stream goes quiet,
 // the last windows stay open until it closes, however long that takes. Add
-// [Idle] to close them after a quiet spell. Timestamps must lie within the
-// years 1678 to 2262 (they are kept as Unix nanoseconds): one outside, such
+// [Idle] to close them after a quiet spell. Timestamps must lie between
+// 1677-09-21 00:12:45 and 2262-04-11 23:47:15.999999999 UTC (they are kept
+// as Unix nanoseconds, so about the years 1678 to 2262): one outside, such
 // as the zero time.Time of a missing timestamp, fails the pipeline with
 // [ErrTimestamp]. T must be the
 // stage's element type: a mismatch panics when the stage is built. A nil ts
