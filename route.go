@@ -65,6 +65,11 @@ type Pair[A, B any] struct {
 // package doc). An element of one input already received when the other
 // closes has no partner: it is dropped and counted in [StageStats].Dropped
 // (whether Zip received one before it saw the close depends on timing).
+// Zipping two outputs of one stage ([Split], [Partition], [FanOut]) hangs
+// the pipeline if one output gets further ahead of the other than its
+// capacity: Zip holds an element of the one ahead and waits for the other,
+// while the stage waits to send to the full one. Give the outputs
+// [Capacity] enough for the largest lead, or pair the elements another way.
 // A nil p, a or b, or a == b, panics.
 func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan Pair[A, B] {
 	checkPipeline(p)
