@@ -91,3 +91,26 @@ func TestNakFailure_FailsThePipelineWithErrAck(t *testing.T) {
 		t.Fatalf("Wait = %v, want %v wrapping %v", err, streamnats.ErrAck, nats.ErrConnectionClosed)
 	}
 }
+
+// fakeJS acknowledges every publish.
+type fakeJS struct {
+	jetstream.JetStream // methods Publish does not call panic
+}
+
+func (fakeJS) PublishMsg(context.Context, *nats.Msg, ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	return &jetstream.PubAck{Stream: "OUT"}, nil
+}
+
+// Publish's retries are for the publish: an acknowledgement that fails
+// after a successful publish is not retried (a retry would publish again
+// and then count the element finished without acknowledging it), it fails
+// the pipeline with ErrAck.
+func TestPublish_AckFailureIsNotRetriedAway(t *testing.T) {
+	c := &fakeConsumer{msgs: []jetstream.Msg{&fakeMsg{seq: 1, ackErr: nats.ErrConnectionClosed}}}
+	p := stream.New(testCtx(t, 3*time.Second)) // swallowed, the pipeline would run on
+	streamnats.Publish(p, streamnats.Source(p, c), fakeJS{}, "OUT.x")
+	err := p.Wait()
+	if !errors.Is(err, streamnats.ErrAck) {
+		t.Fatalf("Wait = %v, want %v", err, streamnats.ErrAck)
+	}
+}

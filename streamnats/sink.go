@@ -15,7 +15,10 @@ import (
 // nothing else derived from them is open. A failed call fails the
 // element's messages (see "Failure" in the package doc) unless [OnError]
 // says otherwise. It is one stream.ForEach stage and takes its options; it
-// does not block: call [stream.Pipeline.Wait].
+// does not block: call [stream.Pipeline.Wait]. A stream.Retry given here
+// should not retry [ErrAck] (its If returning false for it): a retry would
+// call fn again, and then count the element finished without an
+// acknowledgement.
 func ForEach[T any](p *stream.Pipeline, in <-chan Msg[T], fn func(context.Context, T) error, opts ...stream.Option) {
 	if fn == nil {
 		panic("streamnats: ForEach: nil function")
@@ -36,10 +39,12 @@ func Ack[T any](p *stream.Pipeline, in <-chan Msg[T], opts ...stream.Option) {
 }
 
 // DefaultPublishRetry is the retry policy of [Publish] unless a
-// stream.Retry option replaces it.
+// stream.Retry option replaces it. It retries failed publishes, not
+// [ErrNoID] nor an acknowledgement that failed after the publish
+// ([ErrAck]).
 var DefaultPublishRetry = stream.RetryPolicy{
 	Attempts: 5,
-	If:       func(err error) bool { return !errors.Is(err, ErrNoID) },
+	If:       func(err error) bool { return !errors.Is(err, ErrNoID) && !errors.Is(err, ErrAck) },
 }
 
 // Publish publishes the Value of each element of in to subject through js,
