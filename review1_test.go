@@ -188,3 +188,29 @@ func TestReviewTimestampRange(t *testing.T) {
 		}
 	}
 }
+
+// A Values loop whose body panics releases in but does not wait for the
+// pipeline (as its doc says): another branch still running does not keep
+// the panic from reaching the caller.
+func TestReviewValuesPanicDoesNotWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New(context.Background())
+		hold := make(chan struct{})
+		p.Go("other", func(context.Context) error { <-hold; return nil })
+		in := FromSlice(p, []int{1, 2, 3})
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			for range Values(p, in) {
+				panic("body")
+			}
+		}()
+		close(hold)
+		if err := p.Wait(); err != nil {
+			t.Error(err)
+		}
+	})
+}

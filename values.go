@@ -22,7 +22,9 @@ import (
 // once, like [First]: the stages feeding it stop, other branches run on;
 // then the iterator waits for the pipeline before the loop statement ends,
 // and the caller gets its result from Wait. Either way every goroutine of the
-// pipeline has exited when the loop ends.
+// pipeline has exited when the loop ends. If the body panics or calls
+// runtime.Goexit, in is released the same way but the iterator does not
+// wait: the pipeline runs on, and its result is Wait's.
 //
 // Values is a sink: the stage that reads in is registered when Values is
 // called (it shows in [Pipeline.Stats] and [Pipeline.Graph]), but it reads
