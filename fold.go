@@ -42,7 +42,8 @@ func Scan[T, A any](p *Pipeline, in <-chan T, init A, fn func(A, T) A, opts ...O
 // forgotten). Memory is bounded: it keeps at most memory keys, and forgets
 // the least recently seen one to make room, after which that key passes
 // again. With memory at least the number of distinct keys, every key passes
-// once. Elements leave in arrival order; removed repeats are not counted as
+// once. A key not equal to itself (a float NaN, or a value holding one)
+// is never remembered: its elements always pass. Elements leave in arrival order; removed repeats are not counted as
 // dropped (the stage's In − Out in [Pipeline.Stats] is their number). It
 // runs one goroutine; the output closes when in closes. A panic in key fails
 // the pipeline. A nil p, in or key, or memory < 1, panics.
@@ -87,6 +88,12 @@ func newLRU[K comparable](max int) *lru[K] {
 
 // saw records a sighting of k and reports whether k was already known.
 func (l *lru[K]) saw(k K) bool {
+	if k != k {
+		// Not equal to itself (a NaN, or a value holding one): never
+		// found in a map nor deleted from it, so never stored. It is a
+		// new key every time.
+		return false
+	}
 	if i, ok := l.index[k]; ok {
 		l.toFront(i)
 		return true

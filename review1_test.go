@@ -214,3 +214,31 @@ func TestReviewValuesPanicDoesNotWait(t *testing.T) {
 		}
 	})
 }
+
+// A key not equal to itself (a float NaN, or a struct holding one) can
+// never be found in a map, nor deleted from it: Distinct and WindowReduce
+// must not store it, or their maps grow without bound.
+func TestReviewNaNKeysBounded(t *testing.T) {
+	l := newLRU[float64](4)
+	for range 1000 {
+		if l.saw(math.NaN()) {
+			t.Fatal("a NaN key was seen before")
+		}
+	}
+	if len(l.index) > 4 {
+		t.Errorf("Distinct's memory holds %d keys, want at most 4", len(l.index))
+	}
+	for _, w := range []Windowing{Tumbling(time.Second), Session(time.Second)} {
+		ws := &windows[int, float64, int]{win: w, key: func(int) float64 { return math.NaN() }, fn: func(a, _ int) int { return a + 1 },
+			max: 2000, w: &worker{s: &stage{}, c: &counters{}},
+			byWin: map[winKey[float64]]*pane[float64, int]{}, byKey: map[float64]*pane[float64, int]{}}
+		for i := range 1000 {
+			if _, err := ws.add(i, int64(i), math.MinInt64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := len(ws.byWin) + len(ws.byKey); n > 0 {
+			t.Errorf("WindowReduce's maps hold %d NaN-keyed panes, want none (they can never be found or deleted)", n)
+		}
+	}
+}

@@ -184,7 +184,8 @@ func MaxPanes(n int) Option {
 // one [Pane] per key and window when the window closes: its Value is
 // fn(…fn(fn(init, v1), v2)…, vn) over the window's elements with that key,
 // in arrival order. It keeps one aggregate per open pane, never the
-// elements. Windows follow the clock (processing time: an element is in
+// elements. A key not equal to itself (a float NaN, or a value holding one)
+// matches no other: each such element gets panes of its own. Windows follow the clock (processing time: an element is in
 // the windows around its arrival, and a window closes when the clock passes
 // its end) unless [EventTime] is given. In processing time the stage closes
 // windows with one timer, stopped when the stage ends. Panes that close
@@ -453,7 +454,9 @@ func (ws *windows[T, K, A]) add(v T, t, mark int64) (late bool, err error) {
 			if pn, err = ws.open(k, start, end); err != nil {
 				return false, err
 			}
-			ws.byWin[wk] = pn
+			if k == k { // a key not equal to itself (NaN) could never be found or deleted
+				ws.byWin[wk] = pn
+			}
 		}
 		pn.acc = ws.fn(pn.acc, v)
 		pn.count++
@@ -485,8 +488,10 @@ func (ws *windows[T, K, A]) addSession(v T, k K, t, mark int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	pn.next = ws.byKey[k]
-	ws.byKey[k] = pn
+	if k == k { // a key not equal to itself (NaN) could never be found or deleted
+		pn.next = ws.byKey[k]
+		ws.byKey[k] = pn
+	}
 	pn.acc = ws.fn(pn.acc, v)
 	pn.count++
 	return false, nil
