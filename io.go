@@ -63,7 +63,8 @@ func MaxLineLength(n int) Option {
 }
 
 // Lines emits the lines of r, in order, without their line endings ("\n" or
-// "\r\n"); a last line without a line ending is emitted too, an empty input
+// "\r\n"); a last line without a line ending is emitted too (a "\r" that
+// ends the input is stripped, as bufio.ScanLines does), an empty input
 // gives no line. The output closes at the end of r. A line longer than
 // [MaxLineLength] fails the pipeline with [ErrLineTooLong], and an error
 // from r fails it with that error; the lines before it have been emitted.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -240,5 +241,14 @@ func TestReviewNaNKeysBounded(t *testing.T) {
 		if n := len(ws.byWin) + len(ws.byKey); n > 0 {
 			t.Errorf("WindowReduce's maps hold %d NaN-keyed panes, want none (they can never be found or deleted)", n)
 		}
+	}
+}
+
+// Lines strips a "\r" that ends the input, as its doc says.
+func TestReviewLinesFinalCR(t *testing.T) {
+	p := New(context.Background())
+	got, err := Collect(p, Lines(p, strings.NewReader("a\r\nb\r")))
+	if err != nil || len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Errorf("got %q, %v", got, err)
 	}
 }
