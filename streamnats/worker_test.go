@@ -293,3 +293,29 @@ func selfCPU() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// The worker's output is a fixed contract: a message's Nats-Msg-Id, or its
+// bare stream sequence number when it has none (not Message.ID's
+// "STREAM:seq" fallback, which is for Publish's de-duplication).
+func TestWorkers_WriteTheIDOrTheSequenceNumber(t *testing.T) {
+	e := newEnv(t)
+	e.stream(t, "JOBS")
+	ctx := testCtx(t, 30*time.Second)
+	if _, err := e.js.Publish(ctx, "JOBS.x", []byte("a"), jetstream.WithMsgID("first")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.Publish(ctx, "JOBS.x", []byte("b")); err != nil { // no Nats-Msg-Id
+		t.Fatal(err)
+	}
+	tl := newTally()
+	w := startWorker(t, e, "JOBS", "workers", tl)
+	eventually(t, 60*time.Second, "both messages written", func() bool { return w.count() >= 2 })
+	if err := w.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("worker after SIGTERM: %v; stderr:\n%s", err, w.stderr.String())
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if tl.lines != 2 || tl.seen["first"] != 1 || tl.seen["2"] != 1 {
+		t.Fatalf("worker wrote %v, want first and 2 once each", tl.seen)
+	}
+}

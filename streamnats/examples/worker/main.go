@@ -7,7 +7,8 @@
 // (creating it, with explicit acks, if it is missing; the stream must
 // exist) and processes messages until SIGINT or SIGTERM. Processing a
 // message is writing its ID to stdout, one per line: its Nats-Msg-Id
-// header, or STREAM:sequence when the header is absent. A
+// header, or its stream sequence number when the header is absent (the
+// command line and this output are a fixed contract for outside tests). A
 // message is acknowledged only after that write, so a worker killed at any
 // instant loses nothing: what it had not acknowledged is redelivered to
 // another worker once the consumer's AckWait expires.
@@ -26,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -74,7 +76,13 @@ func run(url, streamName, consumerName string, ackWait time.Duration, out io.Wri
 	p := stream.New(context.Background())
 	msgs := streamnats.Source(p, cons, streamnats.DrainOn(sig))
 	ids := streamnats.Map(p, msgs, func(_ context.Context, m streamnats.Message) (string, error) {
-		return m.ID, nil
+		// Message.ID falls back to "STREAM:seq" (unique across streams,
+		// for Publish's de-duplication); the worker's output is the bare
+		// sequence number then, as its contract says.
+		if id := m.Header.Get(jetstream.MsgIDHeader); id != "" {
+			return id, nil
+		}
+		return strconv.FormatUint(m.Sequence, 10), nil
 	})
 	// One write per batch of IDs; each batch's messages are acknowledged
 	// after its write returned.
