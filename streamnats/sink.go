@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -47,10 +48,35 @@ var DefaultPublishRetry = stream.RetryPolicy{
 	If:       func(err error) bool { return !errors.Is(err, ErrNoID) && !errors.Is(err, ErrAck) },
 }
 
+// relayHeader returns a copy of v's headers to publish. A message read
+// from a stream carries the headers of its own publish: the server's
+// preconditions (Nats-Expected-*) and Nats-Rollup spoke of the source
+// stream, and on the destination they would make every publish fail or
+// purge its subject, so they are left out. A Message built by hand
+// (Sequence 0) keeps every header its author set.
+func relayHeader(v Message) nats.Header {
+	h := maps.Clone(v.Header)
+	if v.Sequence == 0 {
+		return h
+	}
+	for k := range h {
+		if hasPrefixFold(k, "Nats-Expected-") || strings.EqualFold(k, "Nats-Rollup") {
+			delete(h, k)
+		}
+	}
+	return h
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
 // Publish publishes the Value of each element of in to subject through js,
 // waiting for JetStream's acknowledgement, with the Value's ID as the
 // Nats-Msg-Id header so that the stream drops a duplicate of a retried or
-// redelivered publish (within its Duplicates window). Once published, the
+// redelivered publish (within its Duplicates window). The Value's other
+// headers go along, but for a received message's Nats-Expected-* and
+// Nats-Rollup headers, which spoke of the stream it was read from. Once published, the
 // element is finished with and its messages are acknowledged: a relay from
 // one stream to another loses nothing and, within the window, duplicates
 // nothing.
@@ -71,7 +97,7 @@ func Publish(p *stream.Pipeline, in <-chan Msg[Message], js jetstream.JetStream,
 		if v.ID == "" {
 			return ErrNoID
 		}
-		msg := &nats.Msg{Subject: subject, Data: v.Data, Header: maps.Clone(v.Header)}
+		msg := &nats.Msg{Subject: subject, Data: v.Data, Header: relayHeader(v)}
 		if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(v.ID), jetstream.WithRetryAttempts(0)); err != nil {
 			return err
 		}

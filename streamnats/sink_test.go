@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pipewright/stream"
 	"github.com/pipewright/stream/streamnats"
@@ -150,5 +151,48 @@ func TestPublish_MessagesWithoutIDFromTwoStreamsAreNotDuplicates(t *testing.T) {
 	}
 	if si.State.Msgs != 2*n {
 		t.Fatalf("OUT holds %d messages, want all %d relayed and acknowledged", si.State.Msgs, 2*n)
+	}
+}
+
+// A message read from a stream carries the headers of its own publish: the
+// server's preconditions and rollups spoke of the source stream, not of
+// the one Publish relays to. Relayed, Nats-Expected-Stream: T made every
+// publish to OUT fail (the relay stuck on that message at every restart),
+// and Nats-Rollup would have purged OUT's subject.
+func TestPublish_DropsTheSourcesServerHeaders(t *testing.T) {
+	e := newEnv(t)
+	e.stream(t, "T")
+	out := e.stream(t, "OUT")
+	ctx := testCtx(t, 5*time.Second)
+	for _, h := range []nats.Header{
+		{"Nats-Expected-Stream": []string{"T"}},
+		{"Nats-Expected-Last-Sequence": []string{"1"}},
+		{"Keep": []string{"me"}},
+	} {
+		if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: "T.x", Data: []byte("v"), Header: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.consumer(t, "T", "c", 30*time.Second)
+	p := stream.New(testCtx(t, 30*time.Second))
+	streamnats.Publish(p, streamnats.Source(p, c), e.js, "OUT.x", stream.Retry(stream.RetryPolicy{Attempts: 1}))
+	eventually(t, 20*time.Second, "every message relayed and acknowledged", settledAll(t, c, 3))
+	p.Stop()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	si, err := out.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != 3 {
+		t.Fatalf("OUT holds %d messages, want 3", si.State.Msgs)
+	}
+	last, err := out.GetLastMsgForSubject(ctx, "OUT.x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Header.Get("Keep") != "me" {
+		t.Fatalf("the user's own header was not relayed: %v", last.Header)
 	}
 }
