@@ -201,35 +201,6 @@ func BenchmarkPipeline3(b *testing.B) {
 	})
 }
 
-// BenchmarkChain measures chains of Map stages of growing length, so the
-// per-stage cost is the slope between two lengths, free of the source's and
-// the sink's cost.
-func BenchmarkChain(b *testing.B) {
-	for _, n := range []int{1, 5} {
-		b.Run("stages="+strconv.Itoa(n)+"/hand/fastpath", func(b *testing.B) {
-			b.ReportAllocs()
-			done := make(chan struct{})
-			defer close(done)
-			c := handSource(b.N, done, sendFast[int])
-			for range n {
-				c = handStage(c, done, 1, sendFast[int], handInc)
-			}
-			drainHand(b, c)
-		})
-		b.Run("stages="+strconv.Itoa(n)+"/stream", func(b *testing.B) {
-			b.ReportAllocs()
-			p := stream.New(context.Background())
-			c := stream.Generate(p, countTo(b.N))
-			for range n {
-				c = stream.Map(p, c, inc)
-			}
-			if err := stream.Drain(p, c); err != nil {
-				b.Fatal(err)
-			}
-		})
-	}
-}
-
 // spin does about n units of CPU work (a unit is a few nanoseconds) and
 // returns a value the compiler cannot discard.
 func spin(n int) int {
