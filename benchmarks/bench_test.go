@@ -11,14 +11,17 @@ import (
 // table, with each implementation's ratio to lib=hand-fastpath of the same
 // case.
 
-func BenchmarkOneHop(b *testing.B)      { runWorkloads(b, oneHop()) }
-func BenchmarkPipeline3(b *testing.B)   { runWorkloads(b, pipeline3()) }
-func BenchmarkParallelMap(b *testing.B) { runWorkloads(b, parallelMap()) }
-func BenchmarkOrderedMap(b *testing.B)  { runWorkloads(b, orderedMap()) }
-func BenchmarkBatch(b *testing.B)       { runWorkloads(b, batch()) }
-func BenchmarkFanOutMerge(b *testing.B) { runWorkloads(b, fanOutMerge()) }
-func BenchmarkBuffer(b *testing.B)      { runWorkloads(b, buffer()) }
-func BenchmarkTimeout(b *testing.B)     { runWorkloads(b, timeoutMap()) }
+func BenchmarkOneHop(b *testing.B)       { runWorkloads(b, oneHop()) }
+func BenchmarkPipeline3(b *testing.B)    { runWorkloads(b, pipeline3()) }
+func BenchmarkParallelMap(b *testing.B)  { runWorkloads(b, parallelMap()) }
+func BenchmarkOrderedMap(b *testing.B)   { runWorkloads(b, orderedMap()) }
+func BenchmarkBatch(b *testing.B)        { runWorkloads(b, batch()) }
+func BenchmarkFanOutMerge(b *testing.B)  { runWorkloads(b, fanOutMerge()) }
+func BenchmarkBuffer(b *testing.B)       { runWorkloads(b, buffer()) }
+func BenchmarkTimeout(b *testing.B)      { runWorkloads(b, timeoutMap()) }
+func BenchmarkChain3(b *testing.B)       { runWorkloads(b, chain3()) }
+func BenchmarkChain6(b *testing.B)       { runWorkloads(b, chain6()) }
+func BenchmarkLoneElement5(b *testing.B) { runWorkloads(b, loneElement5()) }
 
 func runWorkloads(b *testing.B, ws []workload) {
 	for _, w := range ws {
@@ -46,15 +49,18 @@ func subName(name, lib string) string {
 // no benchmark is fast because it skips work.
 func TestWorkloads(t *testing.T) {
 	all := map[string][]workload{
-		"OneHop":      oneHop(),
-		"Pipeline3":   pipeline3(),
-		"ParallelMap": parallelMap(),
-		"OrderedMap":  orderedMap(),
-		"Batch":       batch(),
-		"FanOutMerge": fanOutMerge(),
-		"Buffer":      buffer(),
-		"Timeout":     timeoutMap(),
-		"Memory":      memoryWorkloads(),
+		"OneHop":       oneHop(),
+		"Pipeline3":    pipeline3(),
+		"ParallelMap":  parallelMap(),
+		"OrderedMap":   orderedMap(),
+		"Batch":        batch(),
+		"FanOutMerge":  fanOutMerge(),
+		"Buffer":       buffer(),
+		"Timeout":      timeoutMap(),
+		"Chain3":       chain3(),
+		"Chain6":       chain6(),
+		"LoneElement5": loneElement5(),
+		"Memory":       memoryWorkloads(),
 	}
 	for bench, ws := range all {
 		for _, w := range ws {

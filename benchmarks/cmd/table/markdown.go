@@ -10,15 +10,18 @@ import (
 
 // descriptions say in one line what each benchmark does.
 var descriptions = map[string]string{
-	"OneHop":      "A source goroutine sends the elements to a consumer: one channel hop.",
-	"Pipeline3":   "Source → map v+1 → keep the even → map v+1 → consumer: three stages, four hops.",
-	"ParallelMap": "Source → map with 2 or 4 workers → consumer; trivial work (v+1) or about 1 µs of CPU work per element; results in completion order.",
-	"OrderedMap":  "Map with 4 workers (2 in `workers=2`), results in input order: `stream-ordered` is Map with `Ordered()`, `conc` is conc's `stream`, `rill` is rill's `OrderedMap`. `hand-fastpath` and `stream` are the same map unordered, for reference. Skewed: one element in 100 (chosen by a hash of its index) is ten times slower.",
-	"Batch":       "Source → batches of 100 → consumer. `stream` has no time limit, as the others; `stream-maxwait` has one of 1 s.",
-	"FanOutMerge": "Source → 4 branches, each element to exactly one → merged into one consumer.",
-	"Buffer":      "Source → a stage holding up to 1024 elements (`Buffer` with `Block`; a hand-written relay with a channel of that capacity) → consumer.",
-	"Timeout":     "Source → map v+1 → consumer, every call with a deadline of its own: `hand-*` call `context.WithTimeout(1s)` per element, `stream-timeout` is Map with `Timeout(1s)`, `stream` the same Map without it, for reference.",
-	"Memory":      "A fast source → 3 maps → a consumer doing about 160 ns of CPU work per element, at 100k and 10M elements per run; peak heap (runtime/metrics) and peak RSS (VmHWM) of the process while it runs.",
+	"OneHop":       "A source goroutine sends the elements to a consumer: one channel hop.",
+	"Pipeline3":    "Source → map v+1 → keep the even → map v+1 → consumer: three stages, four hops.",
+	"ParallelMap":  "Source → map with 2 or 4 workers → consumer; trivial work (v+1) or about 1 µs of CPU work per element; results in completion order.",
+	"OrderedMap":   "Map with 4 workers (2 in `workers=2`), results in input order: `stream-ordered` is Map with `Ordered()`, `conc` is conc's `stream`, `rill` is rill's `OrderedMap`. `hand-fastpath` and `stream` are the same map unordered, for reference. Skewed: one element in 100 (chosen by a hash of its index) is ten times slower.",
+	"Batch":        "Source → batches of 100 → consumer. `stream` has no time limit, as the others; `stream-maxwait` has one of 1 s.",
+	"FanOutMerge":  "Source → 4 branches, each element to exactly one → merged into one consumer.",
+	"Buffer":       "Source → a stage holding up to 1024 elements (`Buffer` with `Block`; a hand-written relay with a channel of that capacity) → consumer.",
+	"Timeout":      "Source → map v+1 → consumer, every call with a deadline of its own: `hand-*` call `context.WithTimeout(1s)` per element, `stream-timeout` is Map with `Timeout(1s)`, `stream` the same Map without it, for reference.",
+	"Chain3":       "Source → map v+1 → keep all → map v+1 → consumer: three trivial stages, one worker each, where a stage's time goes to handing elements on. `hand-*` hand over one element at a time.",
+	"Chain6":       "Source → six trivial stages (map v+1 and keep all, alternately, one worker each) → consumer. `hand-*` hand over one element at a time.",
+	"LoneElement5": "One element at a time through an idle pipeline: the caller hands element i to the source and sends i+1 only once i came out of the consumer, through five map v+1 stages; time per element is the round trip. `stream` is a `Generate` reading the caller's channel, five `Map`s and a `ForEach` handing each element back.",
+	"Memory":       "A fast source → 3 maps → a consumer doing about 160 ns of CPU work per element, at 100k and 10M elements per run; peak heap (runtime/metrics) and peak RSS (VmHWM) of the process while it runs.",
 }
 
 type header struct {

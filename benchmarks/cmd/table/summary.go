@@ -27,6 +27,9 @@ var summaryRows = []summaryRow{
 	{"FanOutMerge", "n=4", "fan-out to 4, merge"},
 	{"Buffer", "size=1024", "Buffer of 1024"},
 	{"Timeout", "", "map with a per-call Timeout"},
+	{"Chain3", "", "3 trivial stages chained (map, keep all, map)"},
+	{"Chain6", "", "6 trivial stages chained"},
+	{"LoneElement5", "", "one element at a time through 5 idle stages: round trip"},
 }
 
 func writeSummary(w io.Writer, res *results, h header) {

@@ -11,6 +11,8 @@ import (
 const (
 	maxStageRatio   = 1.1       // a stage vs the hand-written fast path
 	maxOrderedRatio = 1.2       // Ordered vs unordered
+	maxChainRatio   = 0.8       // a chain of trivial stages vs the hand-written per-element chain
+	maxLoneRatio    = 1.2       // a lone element's round trip vs the hand-written one
 	maxHeapGrowth   = 4.0 * mib // peak heap at 10M over peak heap at 100k
 	mib             = 1 << 20
 )
@@ -20,6 +22,10 @@ func writeTargets(w io.Writer, res *results) {
 	writeTarget(w, fmt.Sprintf("each stage ≤ %.1f× the hand-written fast path (1 hop, 3 stages, parallel map)", maxStageRatio),
 		stageChecks(res))
 	writeTarget(w, fmt.Sprintf("Ordered ≤ %.1f× unordered", maxOrderedRatio), orderedChecks(res))
+	writeTarget(w, fmt.Sprintf("a chain of trivial stages ≤ %.1f× the hand-written chain handing over one element at a time (3 and 6 stages)", maxChainRatio),
+		ratioChecks(res, maxChainRatio, "Chain3", "Chain6"))
+	writeTarget(w, fmt.Sprintf("a lone element through 5 idle stages ≤ %.1f× the hand-written round trip", maxLoneRatio),
+		ratioChecks(res, maxLoneRatio, "LoneElement5"))
 	writeTarget(w, "0 allocs/element for Generate, Map, Filter, Merge, FanOut, Buffer and the sinks", allocChecks(res))
 	writeTarget(w, "memory flat: peak heap at 10M elements within 4 MiB of the peak at 100k", memoryChecks(res))
 	writeTarget(w, "faster than every peer on every workload they share", peerChecks(res))
@@ -71,15 +77,21 @@ func label(b *benchmark, c *benchCase) string {
 }
 
 func stageChecks(res *results) []check {
+	return ratioChecks(res, maxStageRatio, "OneHop", "Pipeline3", "ParallelMap")
+}
+
+// ratioChecks checks that stream takes at most limit times the baseline's
+// time in every case of the named benchmarks.
+func ratioChecks(res *results, limit float64, names ...string) []check {
 	var checks []check
-	for _, name := range []string{"OneHop", "Pipeline3", "ParallelMap"} {
+	for _, name := range names {
 		b := res.benchmark(name)
 		if b == nil {
 			continue
 		}
 		for _, c := range b.cases {
 			if r, ok := ratio(c.lib("stream"), c.lib(baseline)); ok {
-				checks = append(checks, check{fmt.Sprintf("%s %.2f×", label(b, c), r), r <= maxStageRatio})
+				checks = append(checks, check{fmt.Sprintf("%s %.2f×", label(b, c), r), r <= limit})
 			}
 		}
 	}
@@ -102,7 +114,7 @@ func orderedChecks(res *results) []check {
 
 func allocChecks(res *results) []check {
 	var checks []check
-	for _, name := range []string{"OneHop", "Pipeline3", "ParallelMap", "OrderedMap", "FanOutMerge", "Buffer"} {
+	for _, name := range []string{"OneHop", "Pipeline3", "ParallelMap", "OrderedMap", "FanOutMerge", "Buffer", "Chain3", "Chain6", "LoneElement5"} {
 		b := res.benchmark(name)
 		if b == nil {
 			continue
