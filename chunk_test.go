@@ -1,0 +1,1079 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pipewright/stream"
+)
+
+// Tests of the hand-off between stages against the hazards of moving
+// elements in chunks (a producer with one worker and one output appending
+// to a pending chunk, a consumer stealing it when its queue is empty):
+// written against the public behaviour only, so that they hold element by
+// element as well as chunked. What each one guards:
+//
+//   - an element is never held back while its consumer waits: not when the
+//     source stalls after a burst, a user function sleeps, a FlatMap blocks
+//     after emitting, or a backlog drains before the stall
+//     (TestChunkBurstThenStall, TestChunkCallerReadsOutput);
+//   - order and exact counts through long chains of random single-worker
+//     stages and capacities around the chunk size, against a plain-loop
+//     model (TestChunkRandomChains);
+//   - Stats are exact for idle stages, with every queue empty
+//     (TestChunkStatsExactWhenIdle);
+//   - no user function starts on an element after Stop or a failure, even
+//     with elements queued in chunks (TestChunkNoCallAfterEnd);
+//   - Take, First and a broken Values loop stop an infinite source after a
+//     bounded number of elements (TestChunkEarlyRelease);
+//   - an edge holds at most its capacity plus a chunk at each end
+//     (TestChunkBoundedMemory);
+//   - Merge, FanOut, Partition, Broadcast and Ordered keep their promises
+//     between chains (TestChunkTopologies).
+
+// chunkSize is the largest chunk the engine may move at once: every bound
+// below allows a pending chunk at each end of an edge.
+const chunkSize = 16
+
+// chunkCaps are the capacities the tests try: -1 is the default; the rest
+// sit around the chunk size (below it the hand-off is element by element).
+var chunkCaps = []int{-1, 0, 1, 15, 16, 17, 1000}
+
+// capOpts returns the options giving capacity c (none for -1).
+func capOpts(c int, more ...stream.Option) []stream.Option {
+	if c < 0 {
+		return more
+	}
+	return append([]stream.Option{stream.Capacity(c)}, more...)
+}
+
+// capOf is the capacity an edge made with capOpts(c) has.
+func capOf(c int) int {
+	if c < 0 {
+		return stream.DefaultCapacity
+	}
+	return c
+}
+
+// edgeBound is the most elements an edge of capacity c may hold: its
+// buffer, a chunk pending at the producer, a chunk in the consumer's hands,
+// and the element each end is working on.
+func edgeBound(c int) int { return capOf(c) + 2*chunkSize + 2 }
+
+// chunkPipeline returns a new pipeline that is stopped and waited for when
+// the test ends, so a failed test ends its bubble cleanly.
+func chunkPipeline(t *testing.T) *stream.Pipeline {
+	p := stream.New(context.Background())
+	t.Cleanup(func() {
+		p.Stop()
+		_ = p.Wait()
+	})
+	return p
+}
+
+// identityChain appends n identity Maps named prefix0, prefix1, … to in.
+func identityChain(p *stream.Pipeline, in <-chan int, n int, prefix string, c int) <-chan int {
+	for i := range n {
+		in = stream.Map(p, in, func(_ context.Context, v int) (int, error) { return v, nil },
+			capOpts(c, stream.Name(prefix+strconv.Itoa(i)))...)
+	}
+	return in
+}
+
+// arrivals records the elements a sink gets and when (time since start:
+// fake time in a synctest bubble).
+type arrivals struct {
+	mu    sync.Mutex
+	start time.Time
+	vals  []int
+	at    []time.Duration
+}
+
+func newArrivals() *arrivals { return &arrivals{start: time.Now()} }
+
+func (a *arrivals) add(v int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.vals = append(a.vals, v)
+	a.at = append(a.at, time.Since(a.start))
+}
+
+func (a *arrivals) forEach(_ context.Context, v int) error {
+	a.add(v)
+	return nil
+}
+
+func (a *arrivals) get() ([]int, []time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]int{}, a.vals...), append([]time.Duration{}, a.at...)
+}
+
+// requireArrivedAt requires that element i arrived at want(i).
+func requireArrivedAt(t *testing.T, at []time.Duration, want func(i int) time.Duration) {
+	t.Helper()
+	for i, d := range at {
+		if d != want(i) {
+			t.Fatalf("element %d arrived at %v, want %v (an element held back while its consumer waited)", i, d, want(i))
+		}
+	}
+}
+
+func TestChunkBurstThenStall(t *testing.T) {
+	// A source emits a burst, then stalls for an hour in its own function:
+	// the whole burst reaches the sink at once.
+	t.Run("generate", func(t *testing.T) {
+		for _, c := range chunkCaps {
+			for _, n := range []int{1, 15, 16, 17, 100} {
+				t.Run(fmt.Sprintf("cap%d/n%d", c, n), func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						p := chunkPipeline(t)
+						rec := newArrivals()
+						src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+							for i := range 2 * n {
+								if i == n {
+									time.Sleep(time.Hour)
+								}
+								if err := emit(i); err != nil {
+									return err
+								}
+							}
+							return nil
+						}, capOpts(c)...)
+						stream.ForEach(p, identityChain(p, src, 3, "m", c), rec.forEach)
+						synctest.Wait()
+						vals, _ := rec.get()
+						require.Equal(t, seq(n), vals, "the burst reached the sink before the source stalled")
+						require.NoError(t, p.Wait())
+						vals, at := rec.get()
+						require.Equal(t, seq(2*n), vals)
+						requireArrivedAt(t, at, func(i int) time.Duration { return time.Duration(i/n) * time.Hour })
+					})
+				})
+			}
+		}
+	})
+
+	// A Map sleeps an hour on one element: every element before it reaches
+	// the sink at once, whichever stage of the chain sleeps.
+	t.Run("slow-map", func(t *testing.T) {
+		for _, c := range chunkCaps {
+			for _, at := range []int{0, 1, 16, 17, 50} {
+				for pos := range 3 {
+					t.Run(fmt.Sprintf("cap%d/at%d/pos%d", c, at, pos), func(t *testing.T) {
+						synctest.Test(t, func(t *testing.T) {
+							p := chunkPipeline(t)
+							rec := newArrivals()
+							ch := stream.FromSlice(p, seq(100), capOpts(c)...)
+							for i := range 3 {
+								ch = stream.Map(p, ch, func(_ context.Context, v int) (int, error) {
+									if i == pos && v == at {
+										time.Sleep(time.Hour)
+									}
+									return v, nil
+								}, capOpts(c)...)
+							}
+							stream.ForEach(p, ch, rec.forEach)
+							synctest.Wait()
+							vals, _ := rec.get()
+							require.Equal(t, seq(at), vals, "every element before the slow one reached the sink")
+							require.NoError(t, p.Wait())
+							vals, got := rec.get()
+							require.Equal(t, seq(100), vals)
+							requireArrivedAt(t, got, func(i int) time.Duration {
+								if i < at {
+									return 0
+								}
+								return time.Hour
+							})
+						})
+					})
+				}
+			}
+		}
+	})
+
+	// A FlatMap emits 5 values for one element, then blocks until the
+	// pipeline ends: the 5 values reach the sink; Stop ends it at once.
+	t.Run("flatmap-blocks", func(t *testing.T) {
+		for _, c := range chunkCaps {
+			t.Run(fmt.Sprintf("cap%d", c), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					rec := newArrivals()
+					ch := identityChain(p, stream.FromSlice(p, seq(10), capOpts(c)...), 1, "a", c)
+					ch = stream.FlatMap(p, ch, func(ctx context.Context, v int, emit func(int) error) error {
+						if v != 3 {
+							return emit(v)
+						}
+						for j := range 5 {
+							if err := emit(300 + j); err != nil {
+								return err
+							}
+						}
+						<-ctx.Done()
+						return ctx.Err()
+					}, capOpts(c)...)
+					stream.ForEach(p, identityChain(p, ch, 2, "b", c), rec.forEach)
+					want := []int{0, 1, 2, 300, 301, 302, 303, 304}
+					require.NoError(t, waitEndsAtOnce(t, p, func() {
+						vals, _ := rec.get()
+						require.Equal(t, want, vals, "what the FlatMap emitted reached the sink while it blocked")
+						p.Stop()
+					}))
+					vals, at := rec.get()
+					require.Equal(t, want, vals)
+					requireArrivedAt(t, at, func(int) time.Duration { return 0 })
+				})
+			})
+		}
+	})
+
+	// A slow sink (1ms per element) lets a backlog of 1000 elements form,
+	// then the source stalls for an hour: the sink never waits for an
+	// element of the backlog, so element i arrives at i ms.
+	t.Run("backlog-then-stall", func(t *testing.T) {
+		const n = 1000
+		for _, c := range chunkCaps {
+			t.Run(fmt.Sprintf("cap%d", c), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					rec := newArrivals()
+					var resumed time.Duration // when the source emits its last element
+					src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+						for i := range n + 1 {
+							if i == n {
+								time.Sleep(time.Hour)
+								resumed = time.Since(rec.start)
+							}
+							if err := emit(i); err != nil {
+								return err
+							}
+						}
+						return nil
+					}, capOpts(c)...)
+					stream.ForEach(p, identityChain(p, src, 2, "m", c), func(ctx context.Context, v int) error {
+						rec.add(v)
+						time.Sleep(time.Millisecond)
+						return nil
+					})
+					require.NoError(t, p.Wait())
+					vals, at := rec.get()
+					require.Equal(t, seq(n+1), vals)
+					requireArrivedAt(t, at, func(i int) time.Duration {
+						if i == n {
+							return resumed
+						}
+						return time.Duration(i) * time.Millisecond
+					})
+				})
+			})
+		}
+	})
+}
+
+func TestChunkCallerReadsOutput(t *testing.T) {
+	// The caller reads the output of a chain itself, and feeds a channel of
+	// its own to a second chain: every element, in order, counted exactly.
+	for _, c := range chunkCaps {
+		t.Run(fmt.Sprintf("cap%d", c), func(t *testing.T) {
+			const n = 3000
+			p := chunkPipeline(t)
+			a := identityChain(p, stream.FromSlice(p, seq(n), capOpts(c, stream.Name("src"))...), 2, "a", c)
+			mid := make(chan int)
+			b := identityChain(p, mid, 2, "b", c)
+			got := make(chan []int, 1)
+			go func() {
+				var vals []int
+				for v := range b {
+					vals = append(vals, v)
+				}
+				got <- vals
+			}()
+			i := 0
+			for v := range a {
+				require.Equal(t, i, v, "the caller reads a chain's output in order")
+				i++
+				mid <- v
+			}
+			close(mid)
+			require.Equal(t, n, i)
+			require.Equal(t, seq(n), <-got)
+			require.NoError(t, p.Wait())
+			for _, s := range p.Stats() {
+				if s.Kind != "slice" {
+					require.Equal(t, int64(n), s.In, "%s In", s.Name)
+				}
+				require.Equal(t, int64(n), s.Out, "%s Out", s.Name)
+			}
+		})
+	}
+
+	// The caller reads directly the output of a stage whose input is a
+	// source that stalls after a burst: the burst arrives at once.
+	t.Run("stall", func(t *testing.T) {
+		for _, c := range chunkCaps {
+			t.Run(fmt.Sprintf("cap%d", c), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					const n = 37
+					p := chunkPipeline(t)
+					start := time.Now()
+					src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+						for i := range 2 * n {
+							if i == n {
+								time.Sleep(time.Hour)
+							}
+							if err := emit(i); err != nil {
+								return err
+							}
+						}
+						return nil
+					}, capOpts(c)...)
+					i := 0
+					for v := range identityChain(p, src, 2, "m", c) {
+						require.Equal(t, i, v)
+						require.Equal(t, time.Duration(i/n)*time.Hour, time.Since(start), "element %d arrived late", i)
+						i++
+					}
+					require.Equal(t, 2*n, i)
+					require.NoError(t, p.Wait())
+				})
+			})
+		}
+	})
+}
+
+func TestChunkStatsExactWhenIdle(t *testing.T) {
+	// A source emits k elements, then waits: once every goroutine is
+	// blocked, every stage has counted exactly what went through it and
+	// every queue is empty. Three rounds, then the end.
+	rounds := []int{1, 16, 17, 100, 15, 1000}
+	for _, c := range chunkCaps {
+		for _, kind := range []string{"generate", "chan"} {
+			t.Run(fmt.Sprintf("cap%d/%s", c, kind), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					next := make(chan int) // how many to emit next; closed: end
+					var src <-chan int
+					var feed chan int
+					if kind == "generate" {
+						src = stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+							i := 0
+							for k := range next {
+								for range k {
+									if err := emit(i); err != nil {
+										return err
+									}
+									i++
+								}
+							}
+							return nil
+						}, capOpts(c, stream.Name("src"))...)
+					} else {
+						feed = make(chan int)
+						src = stream.Map(p, feed, func(_ context.Context, v int) (int, error) { return v, nil },
+							capOpts(c, stream.Name("src"))...)
+					}
+					ch := stream.Map(p, src, func(_ context.Context, v int) (int, error) { return v, nil }, capOpts(c, stream.Name("map"))...)
+					ch = stream.Filter(p, ch, func(context.Context, int) (bool, error) { return true, nil }, capOpts(c, stream.Name("filter"))...)
+					ch = stream.FlatMap(p, ch, func(_ context.Context, v int, emit func(int) error) error { return emit(v) }, capOpts(c, stream.Name("flatmap"))...)
+					ch = stream.Scan(p, ch, 0, func(_, v int) int { return v }, capOpts(c, stream.Name("scan"))...)
+					ch = stream.Map(p, ch, func(_ context.Context, v int) (int, error) { return v, nil }, capOpts(c, stream.Name("ordered"), stream.Workers(3), stream.Ordered())...)
+					ch = stream.Take(p, ch, 1<<30, capOpts(c, stream.Name("take"))...)
+					rec := newArrivals()
+					stream.ForEach(p, ch, rec.forEach, stream.Name("sink"))
+
+					check := func(total int, final bool) {
+						t.Helper()
+						for _, s := range p.Stats() {
+							if s.Name != "src" || kind == "chan" {
+								require.Equal(t, int64(total), s.In, "%s In after %d elements", s.Name, total)
+							}
+							// A source waiting in its own function may hold back
+							// its count (see Pipeline.Stats) until it ends.
+							if s.Name != "sink" && (s.Name != "src" || kind == "chan" || final) {
+								require.Equal(t, int64(total), s.Out, "%s Out after %d elements", s.Name, total)
+							}
+							require.Zero(t, s.QueueLen, "%s: elements waiting in an idle pipeline", s.Name)
+							require.Equal(t, final, s.Done, "%s Done", s.Name)
+						}
+						vals, _ := rec.get()
+						require.Equal(t, seq(total), vals)
+					}
+					total := 0
+					for _, k := range rounds {
+						for i := range k {
+							if kind == "generate" {
+								if i == 0 {
+									next <- k
+								}
+							} else {
+								feed <- total + i
+							}
+						}
+						total += k
+						synctest.Wait()
+						check(total, false)
+					}
+					if kind == "generate" {
+						close(next)
+					} else {
+						close(feed)
+					}
+					require.NoError(t, p.Wait())
+					check(total, true)
+				})
+			})
+		}
+	}
+}
+
+func TestChunkNoCallAfterEnd(t *testing.T) {
+	// Stage c ends the pipeline (Stop, an error, a panic) on element 50 (8
+	// or 32 with less capacity),
+	// while up to a few hundred elements wait in chunks before and after
+	// it; d, downstream, is blocked in its first calls. From then on no
+	// user function starts on a new element (pitfall P21): c is not called
+	// again, d's workers return and take nothing more, and the sink is
+	// never called. Wait returns without time passing; the bubble checks
+	// that no goroutine is left.
+	errBoom := errors.New("boom")
+	for _, end := range []string{"stop", "fail", "panic"} {
+		for _, c := range []int{-1, 16, 17, 1000} {
+			for _, dw := range []int{1, 3} {
+				t.Run(fmt.Sprintf("%s/cap%d/d%d", end, c, dw), func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						p := chunkPipeline(t)
+						start := time.Now()
+						ch := identityChain(p, stream.FromSlice(p, seq(5000), capOpts(c)...), 1, "b", c)
+						// c's last element: c's output has room for those before it.
+						last := min(50, capOf(c)/2)
+						var (
+							ended         atomic.Bool
+							cCalls, cLate atomic.Int64
+							dCalls, dLate atomic.Int64
+							eCalls        atomic.Int64
+							dIn           = make(chan struct{}) // closed when every worker of d is in a call
+						)
+						ch = stream.Map(p, ch, func(_ context.Context, v int) (int, error) {
+							if ended.Load() {
+								cLate.Add(1)
+							}
+							cCalls.Add(1)
+							if v == last {
+								<-dIn
+								switch end {
+								case "stop":
+									p.Stop()
+									ended.Store(true)
+								case "fail":
+									ended.Store(true)
+									return 0, errBoom
+								case "panic":
+									ended.Store(true)
+									panic(errBoom)
+								}
+							}
+							return v, nil
+						}, capOpts(c, stream.Name("c"))...)
+						dOpts := capOpts(c, stream.Name("d"))
+						if dw > 1 {
+							dOpts = append(dOpts, stream.Workers(dw), stream.Ordered())
+						}
+						ch = stream.Map(p, ch, func(ctx context.Context, v int) (int, error) {
+							switch n := dCalls.Add(1); {
+							case n < int64(dw):
+							case n == int64(dw):
+								close(dIn)
+							default:
+								dLate.Add(1)
+								return v, nil
+							}
+							<-ctx.Done()
+							return v, nil
+						}, dOpts...)
+						stream.ForEach(p, ch, func(context.Context, int) error {
+							eCalls.Add(1)
+							return nil
+						})
+						err := p.Wait()
+						require.Equal(t, start, time.Now(), "Wait returned at once")
+						switch end {
+						case "stop":
+							require.NoError(t, err)
+						case "fail":
+							require.ErrorIs(t, err, errBoom)
+						case "panic":
+							var pe *stream.PanicError
+							require.ErrorAs(t, err, &pe)
+						}
+						require.Zero(t, cLate.Load(), "calls of c after the end")
+						require.Equal(t, int64(last+1), cCalls.Load(), "calls of c")
+						require.Zero(t, dLate.Load(), "calls of d after the end")
+						require.Zero(t, eCalls.Load(), "calls of the sink after the end")
+					})
+				})
+			}
+		}
+	}
+}
+
+func TestChunkEarlyRelease(t *testing.T) {
+	// Take, First and a Values loop that breaks release a long chain fed
+	// by an infinite source: the chain stops, the source stops emitting,
+	// and it emitted no more than the chain could hold.
+	const maxEmits = 1 << 20 // far beyond any bound: the release did not stop it
+	const stages = 5
+	for _, c := range chunkCaps {
+		for _, how := range []string{"take", "first", "values", "ordered-take"} {
+			t.Run(fmt.Sprintf("cap%d/%s", c, how), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					var emits atomic.Int64
+					src := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+						for i := 0; ; i++ {
+							if emits.Add(1) > maxEmits {
+								return errors.New("the source was not released")
+							}
+							if err := emit(i); err != nil {
+								return err
+							}
+						}
+					}, capOpts(c)...)
+					ch := identityChain(p, src, stages, "m", c)
+					edges := stages + 1 // the source's output, and each Map's
+					if how == "ordered-take" {
+						ch = stream.Map(p, ch, func(_ context.Context, v int) (int, error) { return v, nil },
+							capOpts(c, stream.Workers(4), stream.Ordered())...)
+						edges++
+					}
+					bound := 0
+					for range edges {
+						bound += edgeBound(c)
+					}
+					switch how {
+					case "take", "ordered-take":
+						got, err := stream.Collect(p, stream.Take(p, ch, 5))
+						require.NoError(t, err)
+						require.Equal(t, seq(5), got)
+						bound += 5
+					case "first":
+						v, err := stream.First(p, ch)
+						require.NoError(t, err)
+						require.Zero(t, v)
+						bound++
+					case "values":
+						i := 0
+						for v, err := range stream.Values(p, ch) {
+							require.NoError(t, err)
+							require.Equal(t, i, v)
+							if i++; i == 5 {
+								break
+							}
+						}
+						require.NoError(t, p.Wait())
+						bound += 5
+					}
+					for _, s := range p.Stats() {
+						require.True(t, s.Done, "%s has stopped", s.Name)
+					}
+					n := emits.Load()
+					require.LessOrEqual(t, n, int64(bound), "elements emitted before the release stopped the source")
+					t.Logf("%d emits (bound %d)", n, bound)
+				})
+			})
+		}
+	}
+}
+
+func TestChunkBoundedMemory(t *testing.T) {
+	// A fast source feeds a Map that blocks, through three stages: what the
+	// source emits before everything blocks is bounded by what the edges
+	// hold. Released, the Map lets every element through in order.
+	const n = 5000
+	for _, c := range chunkCaps {
+		t.Run(fmt.Sprintf("cap%d", c), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := chunkPipeline(t)
+				var emits atomic.Int64
+				src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+					for i := range n {
+						emits.Add(1)
+						if err := emit(i); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, capOpts(c)...)
+				release := make(chan struct{})
+				ch := identityChain(p, src, 2, "m", c)
+				ch = stream.Map(p, ch, func(_ context.Context, v int) (int, error) {
+					<-release
+					return v, nil
+				}, capOpts(c, stream.Name("stuck"))...)
+				rec := newArrivals()
+				stream.ForEach(p, ch, rec.forEach)
+				synctest.Wait()
+				// Three edges lead to the stuck Map, which holds one element.
+				bound := 3*edgeBound(c) + 1
+				got := emits.Load()
+				t.Logf("%d emitted while stuck (bound %d)", got, bound)
+				require.LessOrEqual(t, got, int64(bound), "elements emitted while the chain was stuck")
+				for _, s := range p.Stats() {
+					require.LessOrEqual(t, s.QueueLen, s.QueueCap, "%s: queue longer than its capacity", s.Name)
+				}
+				close(release)
+				require.NoError(t, p.Wait())
+				vals, _ := rec.get()
+				require.Equal(t, seq(n), vals)
+			})
+		})
+	}
+}
+
+// TestChunkTopologies runs Merge, FanOut, Partition, Broadcast and Ordered
+// stages between chains of single-worker stages, at every capacity: each
+// keeps the order and the multiset it promises.
+func TestChunkTopologies(t *testing.T) {
+	const n = 2000
+	id := func(_ context.Context, v int) (int, error) { return v, nil }
+	src := func(p *stream.Pipeline, c, base int) <-chan int {
+		ch := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+			for i := range n {
+				if err := emit(base + i); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, capOpts(c)...)
+		return identityChain(p, ch, 2, "src"+strconv.Itoa(base)+"-", c)
+	}
+	// ascending requires that vals is strictly increasing.
+	ascending := func(t *testing.T, vals []int, what string) {
+		t.Helper()
+		for i := 1; i < len(vals); i++ {
+			if vals[i] <= vals[i-1] {
+				t.Fatalf("%s: %d after %d: order broken", what, vals[i], vals[i-1])
+			}
+		}
+	}
+	for _, c := range chunkCaps {
+		t.Run(fmt.Sprintf("cap%d", c), func(t *testing.T) {
+			t.Run("merge", func(t *testing.T) {
+				p := chunkPipeline(t)
+				ins := []<-chan int{src(p, c, 0), src(p, c, 10000), src(p, c, 20000)}
+				got, err := stream.Collect(p, identityChain(p, stream.Merge(p, ins, capOpts(c)...), 2, "after", c))
+				require.NoError(t, err)
+				var want []int
+				for k := range 3 {
+					var part []int
+					for _, v := range got {
+						if v/10000 == k {
+							part = append(part, v)
+						}
+					}
+					require.Equal(t, seq(n), subtract(part, k*10000), "input %d's elements, in order", k)
+					want = append(want, part...)
+				}
+				require.Len(t, got, len(want))
+			})
+			t.Run("merge1", func(t *testing.T) {
+				p := chunkPipeline(t)
+				got, err := stream.Collect(p, identityChain(p, stream.Merge(p, []<-chan int{src(p, c, 0)}, capOpts(c)...), 2, "after", c))
+				require.NoError(t, err)
+				require.Equal(t, seq(n), got)
+			})
+			t.Run("fanout", func(t *testing.T) {
+				p := chunkPipeline(t)
+				outs := stream.FanOut(p, src(p, c, 0), 3, capOpts(c)...)
+				var mu sync.Mutex
+				branches := make([][]int, len(outs))
+				var merged []<-chan int
+				for i, out := range outs {
+					merged = append(merged, stream.Map(p, identityChain(p, out, 1, "b"+strconv.Itoa(i)+"-", c), func(_ context.Context, v int) (int, error) {
+						mu.Lock()
+						branches[i] = append(branches[i], v)
+						mu.Unlock()
+						return v, nil
+					}, capOpts(c)...))
+				}
+				got, err := stream.Collect(p, stream.Merge(p, merged))
+				require.NoError(t, err)
+				slices.Sort(got)
+				require.Equal(t, seq(n), got, "every element exactly once")
+				for i, b := range branches {
+					ascending(t, b, "branch "+strconv.Itoa(i))
+				}
+			})
+			t.Run("partition", func(t *testing.T) {
+				p := chunkPipeline(t)
+				outs := stream.Partition(p, src(p, c, 0), 4, func(v int) int { return v % 7 }, capOpts(c)...)
+				recs := make([]*arrivals, len(outs))
+				for i, out := range outs {
+					recs[i] = newArrivals()
+					stream.ForEach(p, identityChain(p, out, 2, "b"+strconv.Itoa(i)+"-", c), recs[i].forEach)
+				}
+				require.NoError(t, p.Wait())
+				var all []int
+				for i, r := range recs {
+					vals, _ := r.get()
+					ascending(t, vals, "output "+strconv.Itoa(i))
+					all = append(all, vals...)
+				}
+				slices.Sort(all)
+				require.Equal(t, seq(n), all, "every element exactly once")
+			})
+			t.Run("broadcast", func(t *testing.T) {
+				p := chunkPipeline(t)
+				outs := stream.Broadcast(p, src(p, c, 0), 3, capOpts(c)...)
+				recs := make([]*arrivals, len(outs))
+				for i, out := range outs {
+					recs[i] = newArrivals()
+					stream.ForEach(p, identityChain(p, out, 2, "b"+strconv.Itoa(i)+"-", c), recs[i].forEach)
+				}
+				require.NoError(t, p.Wait())
+				for i, r := range recs {
+					vals, _ := r.get()
+					require.Equal(t, seq(n), vals, "output %d", i)
+				}
+			})
+			t.Run("ordered", func(t *testing.T) {
+				p := chunkPipeline(t)
+				ch := stream.Map(p, src(p, c, 0), id, capOpts(c, stream.Workers(4), stream.Ordered())...)
+				ch = identityChain(p, ch, 1, "mid", c)
+				ch = stream.FlatMap(p, ch, func(_ context.Context, v int, emit func(int) error) error {
+					for j := range v % 4 {
+						if err := emit(4*v + j); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, capOpts(c, stream.Workers(3), stream.Ordered())...)
+				got, err := stream.Collect(p, identityChain(p, ch, 1, "after", c))
+				require.NoError(t, err)
+				var want []int
+				for v := range n {
+					for j := range v % 4 {
+						want = append(want, 4*v+j)
+					}
+				}
+				require.Equal(t, want, got)
+			})
+			t.Run("unordered", func(t *testing.T) {
+				p := chunkPipeline(t)
+				ch := stream.Map(p, src(p, c, 0), id, capOpts(c, stream.Workers(4))...)
+				got, err := stream.Collect(p, identityChain(p, ch, 1, "after", c))
+				require.NoError(t, err)
+				slices.Sort(got)
+				require.Equal(t, seq(n), got, "every element exactly once")
+			})
+		})
+	}
+}
+
+// subtract returns vals minus d, element by element.
+func subtract(vals []int, d int) []int {
+	out := make([]int, len(vals))
+	for i, v := range vals {
+		out[i] = v - d
+	}
+	return out
+}
+
+// TestChunkRandomChains builds random chains of stages (Map, Filter,
+// FlatMap emitting 0..20 values, Take, Batch with a sum or Flatten, Scan,
+// Distinct, Ordered Map and FlatMap) with random capacities around the
+// chunk size, and compares what the sink gets, and every stage's counts,
+// with a plain-loop model. Rerun a failing seed with
+//
+//	STREAM_CHUNK_SEED=<seed> STREAM_CHUNK_RUNS=1 go test -race -run TestChunkRandomChains .
+func TestChunkRandomChains(t *testing.T) {
+	runs := envInt(t, "STREAM_CHUNK_RUNS", 150)
+	first := uint64(envInt(t, "STREAM_CHUNK_SEED", 1))
+	for i := range runs {
+		seed := first + uint64(i)
+		kickWatchdog()
+		var c chunkChain
+		ok := t.Run("seed"+strconv.FormatUint(seed, 10), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { c.run(t, seed) })
+		})
+		if !ok {
+			t.Fatalf("seed %d: %s\nrerun: STREAM_CHUNK_SEED=%d STREAM_CHUNK_RUNS=1 go test -race -run TestChunkRandomChains .", seed, c.plan, seed)
+		}
+	}
+}
+
+// chunkCount is what the model says one stage receives and sends.
+type chunkCount struct {
+	name    string
+	in, out int
+	exact   bool // false upstream of a Take that may release its input
+}
+
+type chunkChain struct {
+	plan   string
+	counts []chunkCount
+}
+
+const chunkMaxElems = 6000 // the most elements a chain's model may hold at once
+
+func (cc *chunkChain) run(t *testing.T, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 0x636875))
+	p := chunkPipeline(t)
+	var plan []string
+	capOpt := func() (string, []stream.Option) {
+		caps := []int{-1, -1, 0, 1, 15, 16, 17, 32, 64, 1000}
+		c := caps[r.IntN(len(caps))]
+		if c < 0 {
+			return "", nil
+		}
+		return ",c" + strconv.Itoa(c), []stream.Option{stream.Capacity(c)}
+	}
+	stageName := func() string { return "s" + strconv.Itoa(len(cc.counts)) }
+	add := func(in, out int, desc string) {
+		plan = append(plan, stageName()+":"+desc)
+		cc.counts = append(cc.counts, chunkCount{name: stageName(), in: in, out: out, exact: true})
+	}
+
+	// The source.
+	n := r.IntN(600)
+	if r.IntN(10) == 0 {
+		n = r.IntN(3)
+	}
+	items := make([]int64, n)
+	for i := range items {
+		items[i] = int64(mix(seed, uint64(i)) % 1000)
+	}
+	model := items
+	desc, opts := capOpt()
+	opts = append(opts, stream.Name(stageName()))
+	var ch <-chan int64
+	switch r.IntN(3) {
+	case 0:
+		ch = stream.FromSlice(p, items, opts...)
+		desc = "slice" + desc
+	case 1:
+		ch = stream.Generate(p, func(_ context.Context, emit func(int64) error) error {
+			for _, v := range items {
+				if err := emit(v); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, opts...)
+		desc = "generate" + desc
+	default:
+		ch = stream.FromSeq(p, slices.Values(items), opts...)
+		desc = "seq" + desc
+	}
+	add(0, n, fmt.Sprintf("%s(%d)", desc, n))
+
+	for range 3 + r.IntN(8) {
+		in := model
+		salt := r.Uint64()
+		desc, opts := capOpt()
+		name := stageName()
+		opts = append(opts, stream.Name(name))
+		switch op := r.IntN(10); {
+		case op == 0:
+			ch = stream.Map(p, ch, func(_ context.Context, v int64) (int64, error) { return v*31 + int64(salt%1000), nil }, opts...)
+			model = chunkMap(in, func(v int64) []int64 { return []int64{v*31 + int64(salt%1000)} })
+			add(len(in), len(model), "map"+desc)
+		case op == 1:
+			m := []uint64{1, 2, 3, 5, 100}[r.IntN(5)]
+			keep := func(v int64) bool { return mix(uint64(v), salt)%m != 0 }
+			ch = stream.Filter(p, ch, func(_ context.Context, v int64) (bool, error) { return keep(v), nil }, opts...)
+			model = chunkMap(in, func(v int64) []int64 {
+				if keep(v) {
+					return []int64{v}
+				}
+				return nil
+			})
+			add(len(in), len(model), fmt.Sprintf("filter%d%s", m, desc))
+		case op == 2 && len(in)*10 <= chunkMaxElems:
+			k := func(v int64) int64 { return int64(mix(uint64(v), salt) % 21) }
+			ch = stream.FlatMap(p, ch, func(_ context.Context, v int64, emit func(int64) error) error {
+				for j := range k(v) {
+					if err := emit(v + j); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, opts...)
+			model = chunkMap(in, func(v int64) []int64 {
+				var out []int64
+				for j := range k(v) {
+					out = append(out, v+j)
+				}
+				return out
+			})
+			add(len(in), len(model), "flatmap"+desc)
+		case op == 3:
+			k := r.IntN(len(in) + 20)
+			ch = stream.Take(p, ch, k, opts...)
+			model = in[:min(k, len(in))]
+			if k <= len(in) {
+				// The Take releases its input: what came before may be cut short.
+				for i := range cc.counts {
+					cc.counts[i].exact = false
+				}
+			}
+			add(len(model), len(model), fmt.Sprintf("take%d%s", k, desc))
+		case op == 4:
+			size := 1 + r.IntN(40)
+			b := stream.Batch(p, ch, size, 0, opts...)
+			var batches [][]int64
+			for i := 0; i < len(in); i += size {
+				batches = append(batches, in[i:min(i+size, len(in))])
+			}
+			add(len(in), len(batches), fmt.Sprintf("batch%d%s", size, desc))
+			desc, opts := capOpt()
+			opts = append(opts, stream.Name(stageName()))
+			if r.IntN(2) == 0 {
+				sum := func(b []int64) int64 {
+					s := int64(len(b)) << 32
+					for _, v := range b {
+						s += v
+					}
+					return s
+				}
+				ch = stream.Map(p, b, func(_ context.Context, b []int64) (int64, error) { return sum(b), nil }, opts...)
+				model = nil
+				for _, b := range batches {
+					model = append(model, sum(b))
+				}
+				add(len(batches), len(model), "sum"+desc)
+			} else {
+				ch = stream.Flatten(p, b, opts...)
+				add(len(batches), len(in), "flatten"+desc)
+			}
+		case op == 5:
+			ch = stream.Scan(p, ch, int64(salt%7), func(a, v int64) int64 { return a*3 + v }, opts...)
+			acc := int64(salt % 7)
+			model = chunkMap(in, func(v int64) []int64 {
+				acc = acc*3 + v
+				return []int64{acc}
+			})
+			add(len(in), len(model), "scan"+desc)
+		case op == 6:
+			keys, memory := int64(1+r.IntN(20)), 1+r.IntN(8)
+			ch = stream.Distinct(p, ch, func(v int64) int64 { return v % keys }, memory, opts...)
+			var recent []int64 // most recent first
+			model = chunkMap(in, func(v int64) []int64 {
+				k := v % keys
+				if i := slices.Index(recent, k); i >= 0 {
+					recent = slices.Insert(slices.Delete(recent, i, i+1), 0, k)
+					return nil
+				}
+				recent = slices.Insert(recent, 0, k)
+				if len(recent) > memory {
+					recent = recent[:memory]
+				}
+				return []int64{v}
+			})
+			add(len(in), len(model), fmt.Sprintf("distinct%d/%d%s", keys, memory, desc))
+		case op == 7:
+			w := 2 + r.IntN(3)
+			opts = append(opts, stream.Workers(w), stream.Ordered())
+			ch = stream.Map(p, ch, func(_ context.Context, v int64) (int64, error) { return v ^ int64(salt%1024), nil }, opts...)
+			model = chunkMap(in, func(v int64) []int64 { return []int64{v ^ int64(salt%1024)} })
+			add(len(in), len(model), fmt.Sprintf("map-w%d-ord%s", w, desc))
+		case op == 8 && len(in)*2 <= chunkMaxElems:
+			w := 2 + r.IntN(3)
+			opts = append(opts, stream.Workers(w), stream.Ordered())
+			k := func(v int64) int64 { return int64(mix(uint64(v), salt) % 4) }
+			ch = stream.FlatMap(p, ch, func(_ context.Context, v int64, emit func(int64) error) error {
+				for j := range k(v) {
+					if err := emit(v*4 + j); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, opts...)
+			model = chunkMap(in, func(v int64) []int64 {
+				var out []int64
+				for j := range k(v) {
+					out = append(out, v*4+j)
+				}
+				return out
+			})
+			add(len(in), len(model), fmt.Sprintf("flatmap-w%d-ord%s", w, desc))
+		default:
+			ch = stream.Map(p, ch, func(_ context.Context, v int64) (int64, error) { return v + 1, nil }, opts...)
+			model = chunkMap(in, func(v int64) []int64 { return []int64{v + 1} })
+			add(len(in), len(model), "inc"+desc)
+		}
+	}
+
+	// The sink.
+	var got []int64
+	var err error
+	sink := r.IntN(3)
+	plan = append(plan, []string{"collect", "values", "caller"}[sink])
+	cc.plan = strings.Join(plan, " → ")
+	switch sink {
+	case 0:
+		got, err = stream.Collect(p, ch)
+	case 1:
+		for v, e := range stream.Values(p, ch) {
+			if e != nil {
+				err = e
+				break
+			}
+			got = append(got, v)
+		}
+	default:
+		for v := range ch {
+			got = append(got, v)
+		}
+		err = p.Wait()
+	}
+	require.NoError(t, err)
+	require.Equal(t, len(model), len(got), "elements at the sink")
+	require.Equal(t, model, got, "the sink's elements, in order")
+
+	stats := map[string]stream.StageStats{}
+	for _, s := range p.Stats() {
+		stats[s.Name] = s
+		require.True(t, s.Done, "%s done", s.Name)
+		if s.Kind == "collect" || s.Kind == "values" {
+			require.Equal(t, int64(len(model)), s.In, "the sink's In")
+		}
+	}
+	for i, want := range cc.counts {
+		s := stats[want.name]
+		if want.exact {
+			if i > 0 {
+				require.Equal(t, int64(want.in), s.In, "%s In", want.name)
+			}
+			require.Equal(t, int64(want.out), s.Out, "%s Out", want.name)
+		} else {
+			require.LessOrEqual(t, s.In, int64(want.in), "%s In", want.name)
+			require.LessOrEqual(t, s.Out, int64(want.out), "%s Out", want.name)
+		}
+		if i > 0 {
+			require.LessOrEqual(t, s.In, stats[cc.counts[i-1].name].Out, "%s received more than its producer sent", want.name)
+		}
+	}
+}
+
+// chunkMap applies f to every element of in and concatenates the results.
+func chunkMap(in []int64, f func(int64) []int64) []int64 {
+	var out []int64
+	for _, v := range in {
+		out = append(out, f(v)...)
+	}
+	return out
+}
