@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pipewright/stream"
 )
@@ -106,14 +108,16 @@ func BenchmarkLoneElement(b *testing.B) {
 				}
 			}
 		}()
-		if err := roundTrips(b, in, back); err != nil {
+		if err := roundTrips(b.N, in, back); err != nil {
 			b.Fatal(err)
 		}
 	})
 	b.Run("stream", func(b *testing.B) {
 		b.ReportAllocs()
 		in, back := make(chan int), make(chan int)
-		p := stream.New(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p := stream.New(ctx)
 		c := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
 			for {
 				select {
@@ -140,7 +144,10 @@ func BenchmarkLoneElement(b *testing.B) {
 				return ctx.Err()
 			}
 		})
-		err := roundTrips(b, in, back)
+		err := roundTrips(b.N, in, back)
+		if err != nil {
+			cancel() // the pipeline may hold the element: end it
+		}
 		close(in)
 		if werr := p.Wait(); err == nil {
 			err = werr
@@ -151,15 +158,61 @@ func BenchmarkLoneElement(b *testing.B) {
 	})
 }
 
-// roundTrips sends 0..b.N-1 into in one at a time, each after the previous
+// stuckAfter is how long roundTrips waits for an element to come back
+// before it gives up: an element held back in the pipeline fails the
+// benchmark with a message instead of hanging it.
+const stuckAfter = 10 * time.Second
+
+// roundTrips sends 0..n-1 into in one at a time, each after the previous
 // one came back (incremented by every stage) on back. It returns an error
-// rather than failing, so the caller can still end its pipeline.
-func roundTrips(b *testing.B, in chan<- int, back <-chan int) error {
-	for i := range b.N {
-		in <- i
-		if v := <-back; v != i+loneStages {
-			return fmt.Errorf("got %d back for %d, want %d", v, i, i+loneStages)
+// rather than failing, so the caller can still end its pipeline. Both sides
+// of the comparison pay for the same two-case selects and the atomic store
+// that let whenStuck see progress (benchmarks are not under the tests' watchdog).
+func roundTrips(n int, in chan<- int, back <-chan int) error {
+	var progress atomic.Int64
+	stuck, stop := whenStuck(&progress, stuckAfter)
+	defer stop()
+	for i := range n {
+		progress.Store(int64(i) + 1)
+		select {
+		case in <- i:
+		case <-stuck:
+			return fmt.Errorf("element %d not taken by the source within %v", i, stuckAfter)
+		}
+		select {
+		case v := <-back:
+			if v != i+loneStages {
+				return fmt.Errorf("got %d back for %d, want %d", v, i, i+loneStages)
+			}
+		case <-stuck:
+			return fmt.Errorf("element %d not back within %v: held in the pipeline", i, stuckAfter)
 		}
 	}
 	return nil
+}
+
+// whenStuck returns a channel it closes once progress has not changed for a
+// whole period, and the function that stops it (and waits until it has).
+func whenStuck(progress *atomic.Int64, period time.Duration) (stuck <-chan struct{}, stop func()) {
+	ch, quit, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		last := progress.Load()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				if now := progress.Load(); now != last {
+					last = now
+					continue
+				}
+				close(ch)
+				return
+			}
+		}
+	}()
+	return ch, func() { close(quit); <-exited }
 }

@@ -2,6 +2,9 @@ package benchmarks
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/pipewright/stream"
 )
@@ -91,12 +94,14 @@ func loneElement5() []workload {
 					}
 				}
 			}()
-			return roundTrips(n, in, back), nil
+			return roundTrips(n, in, back)
 		}})
 	}
 	w.impls = append(w.impls, impl{"stream", func(n int) (int, error) {
 		in, back := make(chan int), make(chan int)
-		p := stream.New(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p := stream.New(ctx)
 		c := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
 			for {
 				select {
@@ -123,20 +128,72 @@ func loneElement5() []workload {
 				return ctx.Err()
 			}
 		})
-		s := roundTrips(n, in, back)
+		s, err := roundTrips(n, in, back)
+		if err != nil {
+			cancel() // the pipeline may hold the element: end it
+		}
 		close(in)
-		return s, p.Wait()
+		if werr := p.Wait(); err == nil {
+			err = werr
+		}
+		return s, err
 	}})
 	return []workload{w}
 }
 
+// stuckAfter is how long roundTrips waits for an element to come back
+// before it gives up, so an element held back in a pipeline fails the run
+// with a message instead of hanging it.
+const stuckAfter = 10 * time.Second
+
 // roundTrips sends 0..n-1 into in, each once the previous one came back on
-// back, and returns the sum of what came back.
-func roundTrips(n int, in chan<- int, back <-chan int) int {
+// back, and returns the sum of what came back. Every implementation pays
+// the same for the two-case selects and the atomic store that let
+// whenStuck see progress.
+func roundTrips(n int, in chan<- int, back <-chan int) (int, error) {
+	var progress atomic.Int64
+	stuck, stop := whenStuck(&progress, stuckAfter)
+	defer stop()
 	s := 0
 	for i := range n {
-		in <- i
-		s += <-back
+		progress.Store(int64(i) + 1)
+		select {
+		case in <- i:
+		case <-stuck:
+			return s, fmt.Errorf("element %d not taken by the source within %v", i, stuckAfter)
+		}
+		select {
+		case v := <-back:
+			s += v
+		case <-stuck:
+			return s, fmt.Errorf("element %d not back within %v: held in the pipeline", i, stuckAfter)
+		}
 	}
-	return s
+	return s, nil
+}
+
+// whenStuck returns a channel it closes once progress has not changed for a
+// whole period, and the function that stops it (and waits until it has).
+func whenStuck(progress *atomic.Int64, period time.Duration) (stuck <-chan struct{}, stop func()) {
+	ch, quit, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		last := progress.Load()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				if now := progress.Load(); now != last {
+					last = now
+					continue
+				}
+				close(ch)
+				return
+			}
+		}
+	}()
+	return ch, func() { close(quit); <-exited }
 }
