@@ -1077,3 +1077,182 @@ func chunkMap(in []int64, f func(int64) []int64) []int64 {
 	}
 	return out
 }
+
+// chunkKind is a stage that passes each element on at once: it consumes a
+// chunked edge and produces one.
+type chunkKind struct {
+	name      string
+	unordered bool
+	apply     func(p *stream.Pipeline, in <-chan int, c int) <-chan int
+}
+
+func chunkKinds() []chunkKind {
+	id := func(_ context.Context, v int) (int, error) { return v, nil }
+	return []chunkKind{
+		{"map", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int { return stream.Map(p, in, id, capOpts(c)...) }},
+		{"filter", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Filter(p, in, func(context.Context, int) (bool, error) { return true, nil }, capOpts(c)...)
+		}},
+		{"flatmap", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.FlatMap(p, in, func(_ context.Context, v int, emit func(int) error) error { return emit(v) }, capOpts(c)...)
+		}},
+		{"take", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Take(p, in, 1<<30, capOpts(c)...)
+		}},
+		{"scan", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Scan(p, in, 0, func(_, v int) int { return v }, capOpts(c)...)
+		}},
+		{"distinct", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Distinct(p, in, func(v int) int { return v }, 1<<16, capOpts(c)...)
+		}},
+		{"batch1-flatten", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Flatten(p, stream.Batch(p, in, 1, 0, capOpts(c)...), capOpts(c)...)
+		}},
+		{"merge1", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Merge(p, []<-chan int{in}, capOpts(c)...)
+		}},
+		{"zip", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			z := stream.Zip(p, in, stream.FromSlice(p, seq(1<<12), capOpts(c)...), capOpts(c)...)
+			return stream.Map(p, z, func(_ context.Context, pr stream.Pair[int, int]) (int, error) { return pr.First, nil }, capOpts(c)...)
+		}},
+		{"throttle", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Throttle(p, in, 1e9, 1<<20, capOpts(c)...)
+		}},
+		{"buffer", false, func(p *stream.Pipeline, in <-chan int, _ int) <-chan int {
+			return stream.Buffer(p, in, 100, stream.Block)
+		}},
+		{"partition1", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Partition(p, in, 1, func(v int) int { return v }, capOpts(c)...)[0]
+		}},
+		{"broadcast1", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Broadcast(p, in, 1, capOpts(c)...)[0]
+		}},
+		{"map-w3", true, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Map(p, in, id, capOpts(c, stream.Workers(3))...)
+		}},
+		{"map-w3-ordered", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Map(p, in, id, capOpts(c, stream.Workers(3), stream.Ordered())...)
+		}},
+		{"flatmap-w2-ordered", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.FlatMap(p, in, func(_ context.Context, v int, emit func(int) error) error { return emit(v) },
+				capOpts(c, stream.Workers(2), stream.Ordered())...)
+		}},
+	}
+}
+
+// TestChunkStallEveryKind: a source (Generate, or a FromSeq iterator)
+// emits a burst and then stalls for an hour in its own code; between it
+// and a sink (ForEach, a Values loop, the caller's own loop) stand a stage
+// of each kind and a Map. The whole burst reaches the sink at once, in
+// order (as a set after an unordered Workers stage), and the rest after
+// the stall.
+func TestChunkStallEveryKind(t *testing.T) {
+	const n = 37 // two chunks and a bit
+	for _, k := range chunkKinds() {
+		for _, c := range []int{-1, 17} {
+			for _, src := range []string{"generate", "seq"} {
+				for _, sink := range []string{"foreach", "values", "caller"} {
+					t.Run(fmt.Sprintf("%s/cap%d/%s/%s", k.name, c, src, sink), func(t *testing.T) {
+						synctest.Test(t, func(t *testing.T) {
+							p := chunkPipeline(t)
+							var in <-chan int
+							if src == "generate" {
+								in = stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+									for i := range 2 * n {
+										if i == n {
+											time.Sleep(time.Hour)
+										}
+										if err := emit(i); err != nil {
+											return err
+										}
+									}
+									return nil
+								}, capOpts(c)...)
+							} else {
+								in = stream.FromSeq(p, func(yield func(int) bool) {
+									for i := range 2 * n {
+										if i == n {
+											time.Sleep(time.Hour)
+										}
+										if !yield(i) {
+											return
+										}
+									}
+								}, capOpts(c)...)
+							}
+							out := identityChain(p, k.apply(p, in, c), 1, "after", c)
+							rec := newArrivals()
+							switch sink {
+							case "foreach":
+								stream.ForEach(p, out, rec.forEach)
+								synctest.Wait()
+								vals, _ := rec.get()
+								require.Len(t, vals, n, "the burst reached the sink before the source stalled")
+							case "values":
+								for v, err := range stream.Values(p, out) {
+									require.NoError(t, err)
+									rec.add(v)
+								}
+							case "caller":
+								for v := range out {
+									rec.add(v)
+								}
+							}
+							require.NoError(t, p.Wait())
+							vals, at := rec.get()
+							if k.unordered {
+								for half := range 2 {
+									part := vals[half*n : (half+1)*n]
+									slices.Sort(part)
+								}
+							}
+							require.Equal(t, seq(2*n), vals)
+							requireArrivedAt(t, at, func(i int) time.Duration { return time.Duration(i/n) * time.Hour })
+						})
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestChunkLateConsumer: a chain runs, and fills its output, before the
+// stage that consumes that output is added (a pipeline built step by step
+// while its first stages already run): the elements already queued come
+// first, in order, then the rest, and the counts add up.
+func TestChunkLateConsumer(t *testing.T) {
+	const n = 3000
+	for _, k := range chunkKinds() {
+		for _, c := range []int{-1, 0, 16, 17, 1000} {
+			t.Run(fmt.Sprintf("%s/cap%d", k.name, c), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+						for i := range n {
+							if err := emit(i); err != nil {
+								return err
+							}
+						}
+						return nil
+					}, capOpts(c, stream.Name("src"))...)
+					early := identityChain(p, src, 2, "early", c)
+					synctest.Wait() // every stage so far blocks on a full output
+					mid := k.apply(p, early, c)
+					synctest.Wait()
+					got, err := stream.Collect(p, identityChain(p, mid, 1, "late", c))
+					require.NoError(t, err)
+					if k.unordered {
+						slices.Sort(got)
+					}
+					require.Equal(t, seq(n), got)
+					for _, s := range p.Stats() {
+						if strings.HasPrefix(s.Name, "early") || strings.HasPrefix(s.Name, "late") {
+							require.Equal(t, int64(n), s.In, "%s In", s.Name)
+							require.Equal(t, int64(n), s.Out, "%s Out", s.Name)
+						}
+					}
+				})
+			})
+		}
+	}
+}
