@@ -77,6 +77,11 @@ func (rr *randomRun) newStage(set optSet) (int, stageOpts) {
 	}
 	if set&optCapacity != 0 && rr.r.IntN(3) > 0 {
 		c := rr.r.IntN(9)
+		if rr.r.IntN(4) == 0 {
+			// Around the chunk size of the hand-off (16): below it an
+			// edge moves elements one by one, from it in chunks.
+			c = []int{15, 16, 17, 32}[rr.r.IntN(4)]
+		}
 		o.opts = append(o.opts, stream.Capacity(c))
 		d = append(d, "c"+strconv.Itoa(c))
 	}
