@@ -48,8 +48,9 @@ import (
 const chunkSize = 16
 
 // chunkCaps are the capacities the tests try: -1 is the default; the rest
-// sit around the chunk size (below it the hand-off is element by element).
-var chunkCaps = []int{-1, 0, 1, 15, 16, 17, 1000}
+// sit around one and two chunks (an edge too small for chunks hands on
+// element by element).
+var chunkCaps = []int{-1, 0, 1, 15, 16, 17, 31, 32, 33, 48, 1000}
 
 // capOpts returns the options giving capacity c (none for -1).
 func capOpts(c int, more ...stream.Option) []stream.Option {
@@ -451,7 +452,7 @@ func TestChunkNoCallAfterEnd(t *testing.T) {
 	// that no goroutine is left.
 	errBoom := errors.New("boom")
 	for _, end := range []string{"stop", "fail", "panic"} {
-		for _, c := range []int{-1, 16, 17, 1000} {
+		for _, c := range []int{-1, 16, 32, 33, 1000} {
 			for _, dw := range []int{1, 3} {
 				t.Run(fmt.Sprintf("%s/cap%d/d%d", end, c, dw), func(t *testing.T) {
 					synctest.Test(t, func(t *testing.T) {
@@ -619,8 +620,11 @@ func TestChunkBoundedMemory(t *testing.T) {
 				}, capOpts(c)...)
 				release := make(chan struct{})
 				ch := identityChain(p, src, 2, "m", c)
-				ch = stream.Map(p, ch, func(_ context.Context, v int) (int, error) {
-					<-release
+				ch = stream.Map(p, ch, func(ctx context.Context, v int) (int, error) {
+					select {
+					case <-release:
+					case <-ctx.Done(): // the test failed
+					}
 					return v, nil
 				}, capOpts(c, stream.Name("stuck"))...)
 				rec := newArrivals()
@@ -1149,7 +1153,7 @@ func chunkKinds() []chunkKind {
 func TestChunkStallEveryKind(t *testing.T) {
 	const n = 37 // two chunks and a bit
 	for _, k := range chunkKinds() {
-		for _, c := range []int{-1, 17} {
+		for _, c := range []int{-1, 33} {
 			for _, src := range []string{"generate", "seq"} {
 				for _, sink := range []string{"foreach", "values", "caller"} {
 					t.Run(fmt.Sprintf("%s/cap%d/%s/%s", k.name, c, src, sink), func(t *testing.T) {
@@ -1223,7 +1227,7 @@ func TestChunkStallEveryKind(t *testing.T) {
 func TestChunkLateConsumer(t *testing.T) {
 	const n = 3000
 	for _, k := range chunkKinds() {
-		for _, c := range []int{-1, 0, 16, 17, 1000} {
+		for _, c := range []int{-1, 0, 17, 32, 33, 1000} {
 			t.Run(fmt.Sprintf("%s/cap%d", k.name, c), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					p := chunkPipeline(t)
@@ -1251,6 +1255,154 @@ func TestChunkLateConsumer(t *testing.T) {
 							require.Equal(t, int64(n), s.Out, "%s Out", s.Name)
 						}
 					}
+				})
+			})
+		}
+	}
+}
+
+// TestChunkStatsExactStuckConsumer: a Map waits on its input (the source
+// waits in its own function) while its consumer is stuck in its function
+// on the first element, so nobody takes what the Map sent: its counts are
+// exact all the same (it waits on its input), and so are the consumer's.
+func TestChunkStatsExactStuckConsumer(t *testing.T) {
+	for _, c := range chunkCaps {
+		for _, k := range []int{1, 15, 16, 17, 40} {
+			if k > capOf(c)+1 {
+				continue // m would wait on its output, the edge full
+			}
+			t.Run(fmt.Sprintf("cap%d/k%d", c, k), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					src := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+						for i := range k {
+							if err := emit(i); err != nil {
+								return err
+							}
+						}
+						<-ctx.Done()
+						return nil
+					}, capOpts(c)...)
+					m := stream.Map(p, src, func(_ context.Context, v int) (int, error) { return v, nil }, capOpts(c, stream.Name("m"))...)
+					release := make(chan struct{})
+					stuck := stream.Map(p, m, func(ctx context.Context, v int) (int, error) {
+						select {
+						case <-release:
+						case <-ctx.Done(): // the test failed
+						}
+						return v, nil
+					}, capOpts(c, stream.Name("stuck"))...)
+					rec := newArrivals()
+					stream.ForEach(p, stuck, rec.forEach)
+					synctest.Wait()
+					st := statsOf(t, p, "m")
+					require.Equal(t, int64(k), st.In, "m In")
+					require.Equal(t, int64(k), st.Out, "m Out: m waits on its input")
+					close(release)
+					synctest.Wait()
+					vals, _ := rec.get()
+					require.Equal(t, seq(k), vals)
+					require.Equal(t, int64(k), statsOf(t, p, "stuck").Out)
+				})
+			})
+		}
+	}
+}
+
+// TestChunkBoundedMemoryLateConsumer: a chain fills its output before its
+// consumer is added, and that consumer gets stuck on its first element.
+// The edge to it still holds no more than its capacity plus a chunk at each
+// end: the elements queued before the consumer came count against the
+// same capacity as those that follow.
+func TestChunkBoundedMemoryLateConsumer(t *testing.T) {
+	for _, c := range chunkCaps {
+		t.Run(fmt.Sprintf("cap%d", c), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 5000
+				p := chunkPipeline(t)
+				var emits atomic.Int64
+				src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+					for i := range n {
+						emits.Add(1)
+						if err := emit(i); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, capOpts(c)...)
+				m := stream.Map(p, src, func(_ context.Context, v int) (int, error) { return v, nil }, capOpts(c, stream.Name("m"))...)
+				synctest.Wait() // both edges full
+				before := emits.Load()
+				release := make(chan struct{})
+				stuck := stream.Map(p, m, func(ctx context.Context, v int) (int, error) {
+					select {
+					case <-release:
+					case <-ctx.Done(): // the test failed
+					}
+					return v, nil
+				}, capOpts(c, stream.Name("stuck"))...)
+				rec := newArrivals()
+				stream.ForEach(p, stuck, rec.forEach)
+				synctest.Wait()
+				// m has sent Out and stuck took In (1): the rest waits on
+				// the edge between them, or in m's hands.
+				held := statsOf(t, p, "m").Out - statsOf(t, p, "stuck").In
+				got := emits.Load()
+				t.Logf("emitted %d before the consumer came, %d after; %d on the edge to it (bound %d)", before, got, held, edgeBound(c))
+				require.LessOrEqual(t, held, int64(edgeBound(c)), "elements on the edge to the stuck consumer")
+				require.LessOrEqual(t, got, int64(2*edgeBound(c)+1), "elements emitted")
+				close(release)
+				require.NoError(t, p.Wait())
+				vals, _ := rec.get()
+				require.Equal(t, seq(n), vals)
+			})
+		})
+	}
+}
+
+// TestChunkCapacityAbsorbsBurst: Capacity(c) lets a producer run c
+// elements ahead of a consumer that is stuck on an element (the meaning of
+// a channel's capacity, and what Broadcast's documentation relies on: "give
+// a branch Capacity to absorb bursts"). A source emits a burst of c+1
+// elements, c for the edge and one for the stuck consumer's hands, and must
+// get all of them out without waiting; also behind a Map.
+func TestChunkCapacityAbsorbsBurst(t *testing.T) {
+	for _, c := range chunkCaps {
+		for _, via := range []string{"direct", "map"} {
+			t.Run(fmt.Sprintf("cap%d/%s", c, via), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					burst := capOf(c) + 1
+					if via == "map" {
+						burst += capOf(c) + 1 // the source's edge and the Map's hands too
+					}
+					var emitted atomic.Int64
+					src := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
+						for i := range burst {
+							if err := emit(i); err != nil {
+								return err
+							}
+							emitted.Add(1)
+						}
+						<-ctx.Done()
+						return nil
+					}, capOpts(c)...)
+					if via == "map" {
+						src = stream.Map(p, src, func(_ context.Context, v int) (int, error) { return v, nil }, capOpts(c)...)
+					}
+					release := make(chan struct{})
+					stream.ForEach(p, src, func(ctx context.Context, v int) error {
+						select {
+						case <-release:
+						case <-ctx.Done():
+						}
+						return nil
+					})
+					synctest.Wait()
+					require.Equal(t, int64(burst), emitted.Load(), "elements emitted while the consumer is stuck (capacity %d)", capOf(c))
+					close(release)
+					p.Stop()
+					require.NoError(t, p.Wait())
 				})
 			})
 		}
