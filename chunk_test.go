@@ -1363,22 +1363,30 @@ func TestChunkBoundedMemoryLateConsumer(t *testing.T) {
 // TestChunkCapacityAbsorbsBurst: Capacity(c) lets a producer run c
 // elements ahead of a consumer that is stuck on an element (the meaning of
 // a channel's capacity, and what Broadcast's documentation relies on: "give
-// a branch Capacity to absorb bursts"). A source emits a burst of c+1
-// elements, c for the edge and one for the stuck consumer's hands, and must
-// get all of them out without waiting; also behind a Map.
+// a branch Capacity to absorb bursts"). A source emits c+1 elements, c for
+// the edge and one for the stuck consumer's hands, and must get all of them
+// out without waiting; behind a Map, 2c+2 (the Map's edge and hands too).
+// The source emits them at once, or one per millisecond ("trickle"): then
+// the Map waits for its input between elements, and each element it sends
+// must still take one element of the capacity, not a whole chunk's place.
 func TestChunkCapacityAbsorbsBurst(t *testing.T) {
 	for _, c := range chunkCaps {
-		for _, via := range []string{"direct", "map"} {
+		for _, via := range []string{"direct", "map", "direct-trickle", "map-trickle"} {
 			t.Run(fmt.Sprintf("cap%d/%s", c, via), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					p := chunkPipeline(t)
 					burst := capOf(c) + 1
-					if via == "map" {
-						burst += capOf(c) + 1 // the source's edge and the Map's hands too
+					viaMap := strings.HasPrefix(via, "map")
+					if viaMap {
+						burst *= 2
 					}
+					trickle := strings.HasSuffix(via, "trickle")
 					var emitted atomic.Int64
 					src := stream.Generate(p, func(ctx context.Context, emit func(int) error) error {
 						for i := range burst {
+							if trickle {
+								time.Sleep(time.Millisecond)
+							}
 							if err := emit(i); err != nil {
 								return err
 							}
@@ -1387,7 +1395,7 @@ func TestChunkCapacityAbsorbsBurst(t *testing.T) {
 						<-ctx.Done()
 						return nil
 					}, capOpts(c)...)
-					if via == "map" {
+					if viaMap {
 						src = stream.Map(p, src, func(_ context.Context, v int) (int, error) { return v, nil }, capOpts(c)...)
 					}
 					release := make(chan struct{})
@@ -1398,6 +1406,7 @@ func TestChunkCapacityAbsorbsBurst(t *testing.T) {
 						}
 						return nil
 					})
+					time.Sleep(time.Duration(burst+1) * time.Millisecond)
 					synctest.Wait()
 					require.Equal(t, int64(burst), emitted.Load(), "elements emitted while the consumer is stuck (capacity %d)", capOf(c))
 					close(release)
