@@ -1417,3 +1417,196 @@ func TestChunkCapacityAbsorbsBurst(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkTimedConsumers: stages that act on the clock read a source that
+// emits a burst of 10 at time 0, stalls for an hour, and emits 10 more
+// (directly, or through a Map): Batch with maxWait emits each burst one
+// second after its first element, a tumbling window of a second puts each
+// burst in a pane of its own, and Debounce emits the last of each burst a
+// second after it. An element held back until the stall ends would land
+// in the wrong batch, window or quiet period.
+func TestChunkTimedConsumers(t *testing.T) {
+	const n = 10
+	burstThenStall := func(p *stream.Pipeline, c int, viaMap bool) <-chan int {
+		ch := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
+			for i := range 2 * n {
+				if i == n {
+					time.Sleep(time.Hour)
+				}
+				if err := emit(i); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, capOpts(c)...)
+		if viaMap {
+			ch = identityChain(p, ch, 1, "m", c)
+		}
+		return ch
+	}
+	type got struct {
+		at   time.Duration
+		what string
+	}
+	for _, c := range []int{-1, 16, 33, 1000} {
+		for _, viaMap := range []bool{false, true} {
+			name := fmt.Sprintf("cap%d/map%v", c, viaMap)
+			t.Run("batch/"+name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					start := time.Now()
+					var res []got
+					stream.ForEach(p, stream.Batch(p, burstThenStall(p, c, viaMap), 100, time.Second, capOpts(c)...),
+						func(_ context.Context, b []int) error {
+							res = append(res, got{time.Since(start), fmt.Sprint(b)})
+							return nil
+						})
+					require.NoError(t, p.Wait())
+					require.Equal(t, []got{
+						{time.Second, fmt.Sprint(seq(n))},
+						{time.Hour, fmt.Sprint(subtract(seq(n), -n))}, // the input's end flushes it
+					}, res)
+				})
+			})
+			t.Run("window/"+name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					start := time.Now()
+					var res []got
+					panes := stream.WindowReduce(p, burstThenStall(p, c, viaMap), stream.Tumbling(time.Second),
+						func(int) int { return 0 }, 0, func(a, v int) int { return a + v }, capOpts(c)...)
+					stream.ForEach(p, panes, func(_ context.Context, pn stream.Pane[int, int]) error {
+						res = append(res, got{time.Since(start), fmt.Sprintf("[%v,%v) count %d sum %d",
+							pn.Start.Sub(start), pn.End.Sub(start), pn.Count, pn.Value)})
+						return nil
+					})
+					require.NoError(t, p.Wait())
+					require.Equal(t, []got{
+						{time.Second, "[0s,1s) count 10 sum 45"},
+						{time.Hour, "[1h0m0s,1h0m1s) count 10 sum 145"}, // the input's end closes it
+					}, res)
+				})
+			})
+			t.Run("debounce/"+name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					start := time.Now()
+					var res []got
+					stream.ForEach(p, stream.Debounce(p, burstThenStall(p, c, viaMap), time.Second, capOpts(c)...),
+						func(_ context.Context, v int) error {
+							res = append(res, got{time.Since(start), strconv.Itoa(v)})
+							return nil
+						})
+					require.NoError(t, p.Wait())
+					require.Equal(t, []got{{time.Second, strconv.Itoa(n - 1)}, {time.Hour, strconv.Itoa(2*n - 1)}}, res)
+				})
+			})
+		}
+	}
+}
+
+// TestChunkBufferDrops: a dropping Buffer reads a chunked chain fed fast
+// and feeds a slow sink: every element is either received, in order, or
+// dropped (passed to OnDrop and counted in Dropped), exactly once.
+func TestChunkBufferDrops(t *testing.T) {
+	const n = 500
+	for _, c := range []int{-1, 16, 33, 1000} {
+		for _, ov := range []stream.Overflow{stream.DropNewest, stream.DropOldest} {
+			t.Run(fmt.Sprintf("cap%d/%v", c, ov), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := chunkPipeline(t)
+					var dropped []int // OnDrop calls never overlap
+					ch := identityChain(p, stream.FromSlice(p, seq(n), capOpts(c)...), 2, "m", c)
+					ch = stream.Buffer(p, ch, 8, ov, stream.Name("buffer"), stream.OnDrop(func(v int) { dropped = append(dropped, v) }))
+					rec := newArrivals()
+					stream.ForEach(p, ch, func(ctx context.Context, v int) error {
+						rec.add(v)
+						time.Sleep(time.Millisecond)
+						return nil
+					})
+					require.NoError(t, p.Wait())
+					got, _ := rec.get()
+					for i := 1; i < len(got); i++ {
+						require.Less(t, got[i-1], got[i], "order")
+					}
+					all := append(slices.Clone(got), dropped...)
+					slices.Sort(all)
+					require.Equal(t, seq(n), all, "every element received or dropped, once")
+					st := statsOf(t, p, "buffer")
+					require.Equal(t, int64(n), st.In)
+					require.Equal(t, int64(len(dropped)), st.Dropped)
+					require.NotZero(t, st.Dropped, "a slow sink makes the buffer drop")
+				})
+			})
+		}
+	}
+}
+
+// TestChunkBigElements: elements too big to be worth chunking (2 KiB
+// each, 32 KiB a chunk) and small structs with pointers go through a
+// stalling chain like ints: at once, in order, intact.
+func TestChunkBigElements(t *testing.T) {
+	type big struct {
+		i   int
+		pad [2048]byte
+	}
+	type ptr struct {
+		i int
+		s *string
+	}
+	run := func(t *testing.T, c int, kind string) {
+		synctest.Test(t, func(t *testing.T) {
+			const n = 40
+			p := chunkPipeline(t)
+			rec := newArrivals()
+			switch kind {
+			case "big":
+				src := stream.Generate(p, func(_ context.Context, emit func(big) error) error {
+					for i := range 2 * n {
+						if i == n {
+							time.Sleep(time.Hour)
+						}
+						if err := emit(big{i: i}); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, capOpts(c)...)
+				m := stream.Map(p, src, func(_ context.Context, v big) (big, error) { return v, nil }, capOpts(c)...)
+				stream.ForEach(p, m, func(ctx context.Context, v big) error { return rec.forEach(ctx, v.i) })
+			case "ptr":
+				src := stream.Generate(p, func(_ context.Context, emit func(ptr) error) error {
+					for i := range 2 * n {
+						if i == n {
+							time.Sleep(time.Hour)
+						}
+						s := strconv.Itoa(i)
+						if err := emit(ptr{i: i, s: &s}); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, capOpts(c)...)
+				m := stream.Map(p, src, func(_ context.Context, v ptr) (ptr, error) { return v, nil }, capOpts(c)...)
+				stream.ForEach(p, m, func(ctx context.Context, v ptr) error {
+					if *v.s != strconv.Itoa(v.i) {
+						return fmt.Errorf("element %d carries %q", v.i, *v.s)
+					}
+					return rec.forEach(ctx, v.i)
+				})
+			}
+			synctest.Wait()
+			vals, _ := rec.get()
+			require.Equal(t, seq(n), vals, "the burst reached the sink before the source stalled")
+			require.NoError(t, p.Wait())
+			vals, at := rec.get()
+			require.Equal(t, seq(2*n), vals)
+			requireArrivedAt(t, at, func(i int) time.Duration { return time.Duration(i/n) * time.Hour })
+		})
+	}
+	for _, c := range []int{-1, 33, 1000} {
+		for _, kind := range []string{"big", "ptr"} {
+			t.Run(fmt.Sprintf("%s/cap%d", kind, c), func(t *testing.T) { run(t, c, kind) })
+		}
+	}
+}
