@@ -408,6 +408,9 @@ func TestChunkStatsExactWhenIdle(t *testing.T) {
 								require.Equal(t, int64(total), s.Out, "%s Out after %d elements", s.Name, total)
 							}
 							require.Zero(t, s.QueueLen, "%s: elements waiting in an idle pipeline", s.Name)
+							if !final && (s.Name != "src" || kind == "chan") {
+								require.Zero(t, s.Busy, "%s: busy while waiting for input", s.Name)
+							}
 							require.Equal(t, final, s.Done, "%s Done", s.Name)
 						}
 						vals, _ := rec.get()
@@ -1225,10 +1228,17 @@ func TestChunkStallEveryKind(t *testing.T) {
 // while its first stages already run): the elements already queued come
 // first, in order, then the rest, and the counts add up.
 func TestChunkLateConsumer(t *testing.T) {
-	const n = 3000
+	type run struct{ n, c int }
+	var runs []run
+	for _, c := range []int{-1, 0, 17, 32, 33, 1000} {
+		runs = append(runs, run{3000, c})
+	}
+	// The chain ends before the consumer comes.
+	runs = append(runs, run{10, -1}, run{10, 33})
 	for _, k := range chunkKinds() {
-		for _, c := range []int{-1, 0, 17, 32, 33, 1000} {
-			t.Run(fmt.Sprintf("%s/cap%d", k.name, c), func(t *testing.T) {
+		for _, r := range runs {
+			n, c := r.n, r.c
+			t.Run(fmt.Sprintf("%s/cap%d/n%d", k.name, c, n), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					p := chunkPipeline(t)
 					src := stream.Generate(p, func(_ context.Context, emit func(int) error) error {
@@ -1350,6 +1360,8 @@ func TestChunkBoundedMemoryLateConsumer(t *testing.T) {
 				got := emits.Load()
 				t.Logf("emitted %d before the consumer came, %d after; %d on the edge to it (bound %d)", before, got, held, edgeBound(c))
 				require.LessOrEqual(t, held, int64(edgeBound(c)), "elements on the edge to the stuck consumer")
+				st := statsOf(t, p, "m")
+				require.LessOrEqual(t, st.QueueLen, st.QueueCap, "m: queue longer than its capacity")
 				require.LessOrEqual(t, got, int64(2*edgeBound(c)+1), "elements emitted")
 				close(release)
 				require.NoError(t, p.Wait())
