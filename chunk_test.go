@@ -1049,7 +1049,9 @@ func (cc *chunkChain) run(t *testing.T, seed uint64) {
 	}
 	require.NoError(t, err)
 	require.Equal(t, len(model), len(got), "elements at the sink")
-	require.Equal(t, model, got, "the sink's elements, in order")
+	if len(model) > 0 {
+		require.Equal(t, model, got, "the sink's elements, in order")
+	}
 
 	stats := map[string]stream.StageStats{}
 	for _, s := range p.Stats() {
