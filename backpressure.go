@@ -81,7 +81,8 @@ func Buffer[T any](p *Pipeline, in <-chan T, size int, overflow Overflow, opts .
 	cfg := typedConfig[T]("buffer", opts, usesDrop)
 	cfg.capacity = size
 	s := p.addStage("buffer", cfg, []any{in})
-	out := output[T](s)
+	s.elementsOnly = true // its policies work on the channel
+	out := output[T](s).ch
 	onDrop := typedOption[func(T)](cfg.onDrop, "OnDrop", s.kind)
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
 		drop := func(v T) { dropped(w, onDrop, v) }
@@ -121,7 +122,7 @@ func Buffer[T any](p *Pipeline, in <-chan T, size int, overflow Overflow, opts .
 				return nil
 			}
 		default:
-			return func(_ context.Context, v T) error { return send(w, out, v, w.done) }
+			return func(_ context.Context, v T) error { return sendCh(w, out, v, w.done) }
 		}
 	})
 	return out
@@ -156,5 +157,5 @@ func Throttle[T any](p *Pipeline, in <-chan T, perSecond float64, burst int, opt
 			return send(w, out, v, w.done)
 		}
 	})
-	return out
+	return out.ch
 }

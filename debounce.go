@@ -24,7 +24,7 @@ func Debounce[T any](p *Pipeline, in <-chan T, quiet time.Duration, opts ...Opti
 	}
 	s := p.addStage("debounce", stageConfig("debounce", opts, usesCapacity), []any{in})
 	out := output[T](s)
-	closes := s.closedWithProducer(in)
+	ip := input(s, in, true)
 	s.start(func(w *worker) error {
 		timer := time.NewTimer(quiet)
 		timer.Stop()
@@ -40,7 +40,7 @@ func Debounce[T any](p *Pipeline, in <-chan T, quiet time.Duration, opts ...Opti
 			return send(w, out, v, w.done)
 		}
 		for {
-			v, err := take(w, in, closes, ticks)
+			v, err := take(w, ip, ticks)
 			switch {
 			case err == errTimeout:
 				if err := flush(); err != nil {
@@ -59,5 +59,5 @@ func Debounce[T any](p *Pipeline, in <-chan T, quiet time.Duration, opts ...Opti
 			ticks = timer.C
 		}
 	})
-	return out
+	return out.ch
 }

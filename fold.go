@@ -33,7 +33,7 @@ func Scan[T, A any](p *Pipeline, in <-chan T, init A, fn func(A, T) A, opts ...O
 			return send(w, out, acc, w.done)
 		}
 	})
-	return out
+	return out.ch
 }
 
 // Distinct emits the elements of in whose key is not among the memory most
@@ -68,7 +68,7 @@ func Distinct[T any, K comparable](p *Pipeline, in <-chan T, key func(T) K, memo
 			return send(w, out, v, w.done)
 		}
 	})
-	return out
+	return out.ch
 }
 
 // lru is a set of at most max keys that forgets the least recently seen

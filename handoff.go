@@ -20,64 +20,90 @@ func isDone(done <-chan struct{}) bool {
 
 // recv receives the next element of in and counts it. It returns errClosed
 // when in is closed and errDone when the worker is done. See take.
-func recv[T any](w *worker, in <-chan T, closes bool) (T, error) {
-	v, err := take(w, in, closes, nil)
+func recv[T any](w *worker, in *inport[T]) (T, error) {
+	v, err := take(w, in, nil)
 	if err == nil {
 		w.received()
 	}
 	return v, err
 }
 
-// take receives from ch without counting: recv for a stage's input, and
-// directly for the channels inside a stage. It tries a non-blocking receive
+// take receives from in without counting: recv for a stage's input, and
+// directly for stages with their own loop. It tries a non-blocking receive
 // first. In a stage that calls a user function it never hands out an
 // element once the worker is done, even one that was already queued
 // (pitfall P21); such an element is discarded. Stages that only
 // move elements (sinks, Merge, Buffer, …) skip that check, which costs as
 // much as a receive: forwarding an element already queued is harmless, and
-// the next stage that calls a function drops it. A non-nil timeout makes it return errTimeout when timeout
-// delivers first.
+// the next stage that calls a function drops it. A non-nil timeout makes it
+// return errTimeout when timeout delivers first.
 //
-// When closes is true (and there is no timeout) the receive blocks on ch
-// alone: ch was made by a single-output stage of this pipeline, which closes
-// it as soon as its own context is done, and the release of this stage
-// cancels that producer at once (see edge.release). A select on ch and done
-// costs twice as much on the blocking path, which a busy pipeline takes
-// often.
-func take[T any](w *worker, ch <-chan T, closes bool, timeout <-chan time.Time) (T, error) {
+// When in.closes is true (and there is no timeout) the receive blocks on the
+// channel alone: it was made by a single-output stage of this pipeline, which
+// closes it as soon as its own context is done, and the release of this stage
+// cancels that producer at once (see edge.release). A select on the channel
+// and done costs twice as much on the blocking path, which a busy pipeline
+// takes often.
+//
+// Before it blocks, the worker publishes its counts and hands on its
+// pending chunks (see flushOut), so that a stage waiting for input holds
+// nothing back.
+func take[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) {
 	var (
 		v  T
 		ok bool
 	)
+	switch {
+	case in.i < in.n:
+		return checkDone(w, in.pop())
+	case in.chunked:
+		return takeChunk(w, in, timeout)
+	}
 	select {
-	case v, ok = <-ch:
+	case v, ok = <-in.ch:
 	default:
+		w.flushOut() // counts what it sends: before the counts are published
 		w.flush()
 		w.c.idle.Store(1)
 		defer w.c.idle.Store(0)
 		switch {
 		case timeout != nil:
 			select {
-			case v, ok = <-ch:
+			case v, ok = <-in.ch:
 			case <-timeout:
 				return v, errTimeout
 			case <-w.done:
 				return v, errDone
 			}
-		case closes:
-			v, ok = <-ch
+		case in.closes:
+			v, ok = <-in.ch
 		default:
 			select {
-			case v, ok = <-ch:
+			case v, ok = <-in.ch:
 			case <-w.done:
 				return v, errDone
 			}
 		}
 	}
 	if !ok {
+		if in.l != nil {
+			// Closed by its producer to switch to chunks, or at its
+			// end, when it closes the chunks too.
+			in.chunked = true
+			return takeChunk(w, in, timeout)
+		}
 		return v, errClosed
 	}
-	if w.s.callsUser && (isDone(w.done) || isDone(w.s.p.ctx.Done())) {
+	return checkDone(w, v)
+}
+
+// checkDone returns v, or discards it with errDone when w's stage calls a
+// user function and is done (see take).
+func checkDone[T any](w *worker, v T) (T, error) {
+	// Err, an atomic load, is cheaper than a receive from Done, and turns
+	// non-nil before Done closes. (A stage that calls user functions has
+	// no done channel per worker: w.done is its context's.)
+	if w.s.callsUser && (w.s.ctx.Err() != nil || w.s.p.ctx.Err() != nil) {
 		// The pipeline's context is checked too: Stop and a failure cancel
 		// the stages one after another, and a stage cancelled first may
 		// still hand on an element (Batch flushing at its input's close)
@@ -90,12 +116,94 @@ func take[T any](w *worker, ch <-chan T, closes bool, timeout <-chan time.Time) 
 	return v, nil
 }
 
+// takeChunk is take once in reads chunks, and the chunk it read is done.
+func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) {
+	l := in.l
+	for {
+		if h := in.held; h != nil && h.seq == in.next {
+			in.held = nil
+			in.load(h, in.heldN)
+			return checkDone(w, in.pop())
+		}
+		var (
+			it item[T]
+			ok bool
+		)
+		select {
+		case it, ok = <-l.chunks:
+		default:
+			w.flushOut()
+			w.flush()
+			// The queue is empty: rather than wait, take what the
+			// producer has pending. Tell it that we wait, then look once
+			// more: either we see an element it appends meanwhile, or it
+			// sees that we wait and sends it. (Not while a stolen chunk
+			// waits for those before it, which are queued.)
+			c, k := in.steal()
+			if c == nil && in.held == nil {
+				l.waiting.Store(true)
+				if c, k = in.steal(); c != nil {
+					l.waiting.Store(false)
+				}
+			}
+			if c != nil {
+				if c.seq != in.next {
+					// Chunks sent before it are still queued.
+					in.held, in.heldN = c, k
+					continue
+				}
+				in.load(c, k)
+				return checkDone(w, in.pop())
+			}
+			var (
+				zero T
+				err  error
+			)
+			w.c.idle.Store(1)
+			switch {
+			case timeout != nil:
+				select {
+				case it, ok = <-l.chunks:
+				case <-timeout:
+					err = errTimeout
+				case <-w.done:
+					err = errDone
+				}
+			case in.closes:
+				it, ok = <-l.chunks
+			default:
+				select {
+				case it, ok = <-l.chunks:
+				case <-w.done:
+					err = errDone
+				}
+			}
+			w.c.idle.Store(0)
+			if l.waiting.Load() { // else the producer cleared it, serving us
+				l.waiting.Store(false)
+			}
+			if err != nil {
+				return zero, err
+			}
+		}
+		switch {
+		case !ok:
+			var zero T
+			return zero, errClosed
+		case it.c == nil:
+			return checkDone(w, it.v)
+		}
+		in.load(it.c, it.c.word.Load()&^sealed)
+		return checkDone(w, in.pop())
+	}
+}
+
 // errTimeout is returned by take when its timeout fired first.
 var errTimeout = errors.New("stream: timeout")
 
-// send sends v on out and counts it, or returns errDone when done is closed
-// first. See put.
-func send[T any](w *worker, out chan<- T, v T, done <-chan struct{}) error {
+// sendCh sends v on out and counts it, or returns errDone when done is
+// closed first. See put.
+func sendCh[T any](w *worker, out chan<- T, v T, done <-chan struct{}) error {
 	if err := put(w, out, v, done); err != nil {
 		return err
 	}

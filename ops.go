@@ -26,7 +26,7 @@ func Map[T, U any](p *Pipeline, in <-chan T, fn func(context.Context, T) (U, err
 		}
 		return emit(u)
 	})
-	return out
+	return out.ch
 }
 
 // Filter emits the elements v of in for which keep(v) is true. Workers,
@@ -47,7 +47,7 @@ func Filter[T any](p *Pipeline, in <-chan T, keep func(context.Context, T) (bool
 		}
 		return emit(v)
 	})
-	return out
+	return out.ch
 }
 
 // FlatMap calls fn for every element of in; fn emits any number of values
@@ -71,7 +71,7 @@ func FlatMap[T, U any](p *Pipeline, in <-chan T, fn func(ctx context.Context, v 
 	s := p.addStage("flatmap", typedConfig[T]("flatmap", opts, usesWorkers|usesOrder|usesPolicy|usesCapacity), []any{in})
 	out := output[U](s)
 	transform(s, in, out, false, fn)
-	return out
+	return out.ch
 }
 
 // Flatten emits the elements of each slice of in, in order. It does not
@@ -90,7 +90,7 @@ func Flatten[T any](p *Pipeline, in <-chan []T, opts ...Option) <-chan T {
 		}
 		return nil
 	})
-	return out
+	return out.ch
 }
 
 // Take emits the first n elements of in, then closes its output and
@@ -107,7 +107,7 @@ func Take[T any](p *Pipeline, in <-chan T, n int, opts ...Option) <-chan T {
 	out := output[T](s)
 	if n == 0 {
 		s.start(func(*worker) error { return errFinished })
-		return out
+		return out.ch
 	}
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {
 		left := n
@@ -121,7 +121,7 @@ func Take[T any](p *Pipeline, in <-chan T, n int, opts ...Option) <-chan T {
 			return nil
 		}
 	})
-	return out
+	return out.ch
 }
 
 // Batch groups the elements of in into slices of up to size elements, in
@@ -140,7 +140,7 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 	}
 	s := p.addStage("batch", stageConfig("batch", opts, usesCapacity), []any{in})
 	out := output[[]T](s)
-	closes := s.closedWithProducer(in)
+	ip := input(s, in, true)
 	s.start(func(w *worker) error {
 		var (
 			batch []T
@@ -173,7 +173,7 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 			return nil
 		}
 		for {
-			v, err := take(w, in, closes, ticks)
+			v, err := take(w, ip, ticks)
 			switch {
 			case err == errTimeout:
 				if err := flush(); err != nil {
@@ -209,7 +209,7 @@ func Batch[T any](p *Pipeline, in <-chan T, size int, maxWait time.Duration, opt
 			}
 		}
 	})
-	return out
+	return out.ch
 }
 
 func checkInput[T any](in <-chan T, op string) {

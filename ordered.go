@@ -52,8 +52,7 @@ const (
 // arrays (a word and a value each), so that a run of elements handed from
 // one worker to the owner moves few cache lines.
 type ordered[T, U any] struct {
-	in      <-chan T
-	closes  bool
+	in      *inport[T] // read under the reader lock: its order is kept
 	out     chan<- U
 	once    bool // each step emits at most once, as its last act
 	workers int
@@ -86,8 +85,7 @@ func transformOrdered[T, U any](s *stage, in <-chan T, out chan U, pol *policy[T
 	n := s.cfg.workers
 	size := orderWindow * n
 	o := &ordered[T, U]{
-		in:      in,
-		closes:  s.closedWithProducer(in),
+		in:      input(s, in, true),
 		out:     out,
 		once:    once,
 		workers: n,
@@ -255,26 +253,22 @@ func (o *ordered[T, U]) receive(w *worker, run []T) (int, int, error) {
 		}
 		limit = o.head.Load() + o.window
 	}
-	v, err := recv(w, o.in, o.closes)
+	v, err := recv(w, o.in)
 	if err != nil {
 		return 0, 0, err
 	}
 	run[0] = v
 	k := 1
-	want := min(len(run), 1+len(o.in)/o.workers, int(limit-o.next))
+	want := min(len(run), 1+o.in.queued()/o.workers, int(limit-o.next))
 more:
 	for k < want {
-		select {
-		case v, ok := <-o.in:
-			if !ok {
-				break more
-			}
-			run[k] = v
-			k++
-			w.received()
-		default:
+		v, ok := o.in.poll()
+		if !ok {
 			break more
 		}
+		run[k] = v
+		k++
+		w.received()
 	}
 	w.flush() // once per run: the window's elements show in Stats at once
 	idx := o.nextIdx
@@ -319,7 +313,7 @@ func (ow *orderedWorker[T, U]) emit(u U) (err error) {
 			return nil
 		}
 	}
-	if send(ow.w, ow.o.out, u, ow.w.done) != nil {
+	if sendCh(ow.w, ow.o.out, u, ow.w.done) != nil {
 		return context.Canceled
 	}
 	return nil
@@ -353,7 +347,7 @@ func (ow *orderedWorker[T, U]) flush() error {
 	o := ow.o
 	vals := o.slot(ow.idx)
 	for ; o.consumed < ow.n; o.consumed++ {
-		if err := send(ow.w, o.out, vals[o.consumed], ow.w.done); err != nil {
+		if err := sendCh(ow.w, o.out, vals[o.consumed], ow.w.done); err != nil {
 			return err
 		}
 	}
@@ -418,7 +412,7 @@ func (o *ordered[T, U]) drain(w *worker) error {
 		if c := int(v & slotCount); o.consumed < c {
 			vals := o.slot(o.headIdx)
 			for ; o.consumed < c; o.consumed++ {
-				if err := send(w, o.out, vals[o.consumed], w.done); err != nil {
+				if err := sendCh(w, o.out, vals[o.consumed], w.done); err != nil {
 					return err
 				}
 			}

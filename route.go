@@ -101,6 +101,7 @@ func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan P
 					gotA = true
 				case pair.Second, ok = <-cb:
 				default:
+					w.flushOut()
 					w.flush()
 					w.c.idle.Store(1)
 					select {
@@ -141,5 +142,5 @@ func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan P
 			}
 		}
 	})
-	return out
+	return out.ch
 }

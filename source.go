@@ -103,6 +103,7 @@ func Tick(p *Pipeline, every time.Duration, opts ...Option) <-chan time.Time {
 		for {
 			// Ticks are rare: publish the count before each wait, so that
 			// Stats is exact while the source waits for the next one.
+			w.flushOut()
 			w.flush()
 			select {
 			case now := <-t.C:
@@ -148,8 +149,8 @@ func sourceStage[T any](p *Pipeline, kind string, cfg config, gen func(ctx conte
 			if w.exited.Load() {
 				return w.lateEmit() // see emitter
 			}
-			if isDone(w.done) {
-				return s.ctx.Err()
+			if err := s.ctx.Err(); err != nil { // cheaper than a receive from done
+				return err
 			}
 			if err := send(v); err != nil {
 				return err
@@ -164,5 +165,5 @@ func sourceStage[T any](p *Pipeline, kind string, cfg config, gen func(ctx conte
 		}
 		return gen(s.ctx, w, emit)
 	})
-	return out
+	return out.ch
 }

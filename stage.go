@@ -47,7 +47,12 @@ type stage struct {
 	// copies marks a stage whose outputs get copies of the same elements
 	// (Broadcast): what a released output had, the others got too, so it
 	// is not a drop.
-	copies   bool
+	copies bool
+	// elementsOnly marks a stage whose single output must not carry
+	// chunks: it handles its output channel itself (Buffer).
+	elementsOnly bool
+	// flushers hand on the pending chunks of its outputs (see chunk.go).
+	flushers []func(*worker)
 	finished atomic.Bool
 	err      atomic.Pointer[Error] // the error the stage reported, if any
 	dropMu   sync.Mutex            // calls of OnDrop never overlap
@@ -60,6 +65,7 @@ type stage struct {
 type edge struct {
 	from     *stage
 	to       *stage // nil while no stage consumes it (the caller may read it)
+	link     any    // the *link[T] of an output that may carry chunks, or nil
 	capacity int
 	length   func() int
 	close    func()
@@ -154,22 +160,56 @@ func (p *Pipeline) addStage(kind string, cfg config, ins []any) *stage {
 
 // outputs makes the n output channels of s, with the stage's capacity.
 func outputs[T any](s *stage, n int) []chan T {
+	ports := makePorts[T](s, n)
+	chans := make([]chan T, n)
+	for i, p := range ports {
+		chans[i] = p.ch
+	}
+	return chans
+}
+
+// output makes the single output of s, which may carry chunks to a stage
+// of the pipeline that consumes it (see chunk.go).
+func output[T any](s *stage) *port[T] {
+	return makePorts[T](s, 1)[0]
+}
+
+func makePorts[T any](s *stage, n int) []*port[T] {
 	if size := unsafe.Sizeof(*new(T)); size > 0 && uint64(s.cfg.capacity) > maxChanBytes/uint64(size) {
 		panic(fmt.Sprintf("stream: %s: a channel of %d elements of %d bytes is too large (at most %d bytes)",
 			s.kind, s.cfg.capacity, size, maxChanBytes))
 	}
-	chans := make([]chan T, n)
+	ports := make([]*port[T], n)
 	s.p.mu.Lock()
 	defer s.p.mu.Unlock()
-	for i := range chans {
+	for i := range ports {
 		ch := make(chan T, s.cfg.capacity)
+		out := &port[T]{ch: ch}
 		e := &edge{
 			from:     s,
 			capacity: s.cfg.capacity,
 			length:   func() int { return len(ch) },
 			close:    func() { close(ch) },
-			drain:    func(count bool) { drainOutput(s, ch, count) },
+			drain:    func(count bool) { drainOutput(s, ch, nil, count) },
 			done:     s.ctx.Done(),
+		}
+		if n == 1 && chunkable[T](s) {
+			l := newLink[T](s)
+			out.l = l
+			e.link = l
+			e.length = func() int {
+				return min(len(ch)+l.queuedMax(), s.cfg.capacity)
+			}
+			e.close = func() {
+				// By the producer's goroutine, which closed ch if it
+				// switched to chunks.
+				if !out.chunking {
+					close(ch)
+				}
+				close(l.chunks)
+			}
+			e.drain = func(count bool) { drainOutput(s, ch, l, count) }
+			s.flushers = append(s.flushers, out.flushPending)
 		}
 		if n > 1 {
 			var ctx context.Context
@@ -178,14 +218,9 @@ func outputs[T any](s *stage, n int) []chan T {
 		}
 		s.p.edges[(<-chan T)(ch)] = e
 		s.outputs = append(s.outputs, e)
-		chans[i] = ch
+		ports[i] = out
 	}
-	return chans
-}
-
-// output makes the single output channel of s.
-func output[T any](s *stage) chan T {
-	return outputs[T](s, 1)[0]
+	return ports
 }
 
 // finish closes the outputs of s and releases its inputs, once its last
@@ -262,13 +297,24 @@ func (e *edge) discard() {
 	}
 }
 
-// drainOutput receives what is buffered in ch, an output of s, without
-// blocking. When count is true each element is a drop: counted, passed to
-// the stage's OnDrop if it has one for this type, and reported.
-func drainOutput[T any](s *stage, ch chan T, count bool) {
+// drainOutput receives what is buffered in ch, an output of s, and in its
+// chunks if l is not nil, without blocking. When count is true each element
+// is a drop: counted, passed to the stage's OnDrop if it has one for this
+// type, and reported.
+func drainOutput[T any](s *stage, ch chan T, l *link[T], count bool) {
 	onDrop, _ := s.cfg.onDrop.(func(T))
 	count = count && len(s.counters) > 0
 	var n int64
+	if l != nil {
+		var drop func(T)
+		if count && onDrop != nil {
+			drop = func(v T) { s.callOnDrop(func() { onDrop(v) }) }
+		}
+		if k := drainChunks(l, drop); count && k > 0 {
+			n += k
+			s.counters[0].dropped.Add(k)
+		}
+	}
 loop:
 	for {
 		select {

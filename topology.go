@@ -24,7 +24,7 @@ func Merge[T any](p *Pipeline, ins []<-chan T, opts ...Option) <-chan T {
 	consume(s, ins, func(w *worker) func(context.Context, T) error {
 		return func(_ context.Context, v T) error { return send(w, out, v, w.done) }
 	})
-	return out
+	return out.ch
 }
 
 // FanOut distributes the elements of in over n outputs: each element goes to
@@ -49,6 +49,11 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 		s.workerDone[i] = e.done
 	}
 	onDrop := typedOption[func(T)](cfg.onDrop, "OnDrop", s.kind)
+	// Element by element: a worker holds no element its output, once
+	// released, would never take. Its receive watches the release. Read
+	// element by element, the inport has no state: the workers share it.
+	ip := input(s, in, false)
+	ip.closes = false
 	s.start(func(w *worker) error {
 		out := outs[w.id]
 		for {
@@ -58,11 +63,11 @@ func FanOut[T any](p *Pipeline, in <-chan T, n int, opts ...Option) []<-chan T {
 			if isDone(w.done) {
 				return errDone
 			}
-			v, err := recv(w, in, false)
+			v, err := recv(w, ip)
 			if err != nil {
 				return err
 			}
-			if err := send(w, out, v, w.done); err != nil {
+			if err := sendCh(w, out, v, w.done); err != nil {
 				droppedIfRunning(w, onDrop, v) // taken for this output before its release
 				return err
 			}
@@ -137,7 +142,7 @@ func sendOrReleased[T any](w *worker, out chan<- T, v T, e *edge) (bool, error) 
 	if e.released.Load() {
 		return false, nil
 	}
-	if err := send(w, out, v, e.done); err != nil {
+	if err := sendCh(w, out, v, e.done); err != nil {
 		// The output's consumer let go. If the whole pipeline is being
 		// cancelled (consumers can hear of it before this stage does),
 		// stop now rather than start another element.

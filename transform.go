@@ -11,11 +11,11 @@ type stepFunc[T, U any] func(ctx context.Context, v T, emit func(U) error) error
 // stage is Ordered with several workers. once says that step emits at most
 // one value, as the last thing it does (Map, Filter): an Ordered stage then
 // publishes the value together with the element's end.
-func transform[T, U any](s *stage, in <-chan T, out chan U, once bool, step stepFunc[T, U]) {
+func transform[T, U any](s *stage, in <-chan T, out *port[U], once bool, step stepFunc[T, U]) {
 	s.callsUser = true
 	pol := newPolicy[T](s)
 	if s.cfg.ordered && s.cfg.workers > 1 {
-		transformOrdered(s, in, out, pol, step, once)
+		transformOrdered(s, in, out.ch, pol, step, once)
 		return
 	}
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {

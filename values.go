@@ -39,6 +39,8 @@ func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
 	checkInput(in, "Values")
 	s := p.addStage("values", newConfig(nil), []any{in})
 	s.callsUser = true // the loop's body: no element once the pipeline ended (P21)
+	ip := input(s, in, true)
+	ip.closes = false
 	// The stage's one goroutine holds the stage open while the loop reads
 	// in; it returns, finishing the stage and releasing in, when the loop
 	// ends or the pipeline does.
@@ -75,7 +77,7 @@ func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
 		// pipeline ends the loop.
 		w := &worker{s: s, c: &s.counters[0], lat: &s.latency[0], done: s.ctx.Done(), untimed: latencySample - 1}
 		for {
-			v, err := take(w, in, false, (<-chan time.Time)(nil))
+			v, err := take(w, ip, nil)
 			if err != nil {
 				break
 			}

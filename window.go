@@ -225,7 +225,7 @@ func WindowReduce[T any, K comparable, A any](p *Pipeline, in <-chan T, w Window
 	s.callsUser = true
 	out := output[Pane[K, A]](s)
 	onDrop := typedOption[func(T)](cfg.onDrop, "OnDrop", s.kind)
-	closes := s.closedWithProducer(in)
+	ip := input(s, in, true)
 	s.start(func(wk *worker) error {
 		ws := &windows[T, K, A]{
 			win: w, key: key, init: init, fn: fn, max: cfg.window.maxPanes,
@@ -237,11 +237,11 @@ func WindowReduce[T any, K comparable, A any](p *Pipeline, in <-chan T, w Window
 			ws.byWin = make(map[winKey[K]]*pane[K, A])
 		}
 		if ts == nil {
-			return ws.runProcessing(in, closes)
+			return ws.runProcessing(ip)
 		}
-		return ws.runEvent(in, closes, ts, cfg.window.lateness, cfg.window.idle, onDrop)
+		return ws.runEvent(ip, ts, cfg.window.lateness, cfg.window.idle, onDrop)
 	})
-	return out
+	return out.ch
 }
 
 // windows is the state of one WindowReduce stage.
@@ -252,7 +252,7 @@ type windows[T any, K comparable, A any] struct {
 	fn    func(A, T) A
 	max   int
 	w     *worker
-	out   chan<- Pane[K, A]
+	out   *port[Pane[K, A]]
 	byWin map[winKey[K]]*pane[K, A] // Tumbling and Sliding
 	byKey map[K]*pane[K, A]         // Session: the key's open sessions, a list
 	heap  []*pane[K, A]             // the open panes, by end, then seq
@@ -281,7 +281,7 @@ type pane[K comparable, A any] struct {
 // runProcessing is the stage's loop in processing time: an element's time
 // is its arrival, and the timer wakes the stage when the earliest open pane
 // ends while no element arrives.
-func (ws *windows[T, K, A]) runProcessing(in <-chan T, closes bool) error {
+func (ws *windows[T, K, A]) runProcessing(in *inport[T]) error {
 	w := ws.w
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -291,7 +291,7 @@ func (ws *windows[T, K, A]) runProcessing(in <-chan T, closes bool) error {
 		armed int64            // the end it is armed for
 	)
 	for {
-		v, err := take(w, in, closes, ticks)
+		v, err := take(w, in, ticks)
 		switch {
 		case err == errTimeout:
 			ticks = nil
@@ -328,7 +328,7 @@ func (ws *windows[T, K, A]) runProcessing(in <-chan T, closes bool) error {
 // runEvent is the stage's loop in event time. The watermark moves with the
 // elements' timestamps, and with the clock once the input has been quiet
 // for idle (if idle > 0), for which the timer wakes the stage.
-func (ws *windows[T, K, A]) runEvent(in <-chan T, closes bool, ts func(T) time.Time, lateness int64, idle time.Duration, onDrop func(T)) error {
+func (ws *windows[T, K, A]) runEvent(in *inport[T], ts func(T) time.Time, lateness int64, idle time.Duration, onDrop func(T)) error {
 	w := ws.w
 	var (
 		timer   *time.Timer
@@ -351,7 +351,7 @@ func (ws *windows[T, K, A]) runEvent(in <-chan T, closes bool, ts func(T) time.T
 		defer timer.Stop()
 	}
 	for {
-		v, err := take(w, in, closes, ticks)
+		v, err := take(w, in, ticks)
 		switch {
 		case err == errTimeout:
 			// Quiet for idle at least since last? Then event time moves

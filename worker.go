@@ -43,6 +43,9 @@ func (s *stage) start(body func(w *worker) error) {
 			defer w.flush()
 			defer w.exited.Store(true) // before the flush: see emitter
 			s.runWorker(w, body)
+			// What the worker made is handed on before its output
+			// closes (or discarded, once the stage is done).
+			w.flushOut()
 			return nil
 		})
 	}
@@ -166,6 +169,25 @@ func (w *worker) sent() {
 	}
 }
 
+// sentN counts n elements out, handed on in a chunk.
+func (w *worker) sentN(n int64) {
+	if !counting {
+		return
+	}
+	if w.out += n; w.out >= flushEvery {
+		w.flush()
+	}
+}
+
+// flushOut hands on the pending chunks of the worker's outputs: before it
+// waits for input, and when it ends (see chunk.go). Only a stage with one
+// worker has them.
+func (w *worker) flushOut() {
+	for _, f := range w.s.flushers {
+		f(w)
+	}
+}
+
 // consume runs the shared consumer loop in every worker of s: receive an
 // element and pass it to the worker's step (made once per worker by
 // newStep, so a step may hold per-worker state such as its emit function).
@@ -174,14 +196,18 @@ func (w *worker) sent() {
 // errFinished as a normal end, any other as the stage's error, unless the
 // stage is done by then.
 func consume[T any](s *stage, ins []<-chan T, newStep func(w *worker) func(ctx context.Context, v T) error) {
-	closes := make([]bool, len(ins))
-	for i, in := range ins {
-		closes[i] = s.closedWithProducer(in)
+	// Each worker has its own inport. Workers that share an input read it
+	// one element at a time: a worker holding a chunk would keep its
+	// elements from the others, idle. So does a worker of a stage whose
+	// workers park (AdaptiveWorkers).
+	n := len(s.counters)
+	ports := make([]*inport[T], n)
+	for i := range n {
+		ports[i] = input(s, ins[i%len(ins)], s.cfg.adaptive == nil && n <= len(ins))
 	}
 	s.start(func(w *worker) error {
 		ctx := s.ctx
-		i := w.id % len(ins)
-		in, closes := ins[i], closes[i]
+		in := ports[w.id]
 		step := newStep(w)
 		adaptive := s.cfg.adaptive
 		for {
@@ -190,7 +216,7 @@ func consume[T any](s *stage, ins []<-chan T, newStep func(w *worker) func(ctx c
 					return err
 				}
 			}
-			v, err := recv(w, in, closes)
+			v, err := recv(w, in)
 			if err != nil {
 				if err == errClosed && adaptive != nil {
 					adaptive.inputClosed()
@@ -220,13 +246,25 @@ func consume[T any](s *stage, ins []<-chan T, newStep func(w *worker) func(ctx c
 // never sends on a closed channel. (Calls from other goroutines while the
 // function runs are not detected: that would cost an atomic operation per
 // element, and the race detector reports them.)
-func emitter[T any](w *worker, out chan<- T) func(T) error {
+func emitter[T any](w *worker, out *port[T]) func(T) error {
 	return func(v T) (err error) {
 		if w.exited.Load() {
 			return w.lateEmit()
 		}
+		alone := out.chunking && out.alone()
+		if out.chunking && !alone && !out.add(v) {
+			return nil // no channel operation: no send on a closed channel
+		}
 		defer w.recoverLateEmit(&err)
-		if send(w, out, v, w.done) != nil {
+		switch {
+		case alone:
+			err = out.sendAlone(w, v, w.done)
+		case out.chunking:
+			err = out.flush(w, w.done)
+		default:
+			err = send(w, out, v, w.done)
+		}
+		if err != nil {
 			return context.Canceled
 		}
 		return nil
