@@ -11,37 +11,40 @@ import (
 //
 // Every output is a channel of elements, the one the caller gets. When a
 // stage of the pipeline consumes it and its producer runs one goroutine, the
-// two switch to a second channel that carries chunks of up to chunkSize
-// elements: the producer closes the element channel (the consumer reads what
-// is left in it, then the chunks), and from then on appends each element to
-// a pending chunk, which it hands on
+// two switch to a second channel, which carries chunks of up to chunkSize
+// elements: once the element channel is empty, the producer closes it (the
+// consumer then reads the chunk channel) and from then on appends each
+// element to a pending chunk, which it sends
 //
-//   - at once when the consumer has no chunk queued (so a consumer that
-//     keeps up gets each element as soon as it is made),
 //   - when it is full,
-//   - before the producer waits for its own input, and when it ends.
+//   - at once when the consumer waits for it (then an element that is
+//     alone goes by itself, as cheaply as on an element channel),
+//   - and when the producer ends.
 //
 // So a consumer that is behind gets its elements sixteen at a time, one
-// channel operation for each chunk instead of each element. A consumer that
-// finds its queue empty does not wait while the producer holds a pending
-// chunk: it takes it ("steals" it), so an element never waits for a
-// producer busy with the next ones (a slow function, a Generate that sleeps
-// between emits).
+// channel operation per chunk instead of per element, and one that keeps
+// up gets each element as it is made. A consumer that finds its queue
+// empty does not wait while the producer holds a pending chunk: it takes
+// it ("steals" it). So an element never waits for a producer that is busy
+// with the next ones, in a slow function or a Generate that sleeps between
+// emits, or that waits for its own input.
 //
 // The pending chunk's word is its element count plus a sealed bit. The
 // producer writes an element, then publishes it by raising the count with a
 // compare-and-swap; whoever seals the chunk (the producer to send it, a
 // consumer to steal it) owns its first count elements. A stolen chunk may
-// overtake chunks still queued, so chunks carry a sequence number and a
-// consumer that keeps the order holds a stolen chunk back until its
-// predecessors are read. Chunks are recycled through a bounded free list:
-// the hand-off allocates nothing in steady state. A chunk has two owners
-// while it is pending (the producer and the consumer side) and goes back to
-// the free list when both let go.
+// overtake chunks still queued, so chunks carry a sequence number and the
+// consumer holds a stolen chunk back until its predecessors are read.
+// Chunks go back to the producer through a bounded ring once read: the
+// hand-off allocates nothing in steady state. Only the producer reuses a
+// chunk, after it has sealed it or seen it stolen, so a stale pointer to a
+// chunk can only ever seal the producer's current pending chunk.
 //
-// The edge then holds at most its capacity in queued chunks (capacity/16 of
-// them), plus one pending chunk at the producer, and one being read and one
-// held back at the consumer.
+// The queue holds capacity/16 chunks, so the edge holds at most its
+// capacity in queued elements, plus the chunk being filled and the one in
+// the consumer's hand (as an element channel holds its capacity plus the
+// element a blocked producer holds and the one its consumer works on).
+// An element counts in the producer's Stats Out once it is appended.
 
 const (
 	chunkSize = 16
@@ -77,21 +80,19 @@ type link[T any] struct {
 	// tail) back to the producer (which pops at head): cheaper than a
 	// channel, and bounded.
 	head, tail atomic.Uint64
-	// waiting is set while the consumer waits for a chunk: the producer
-	// then hands on the next element at once.
-	waiting atomic.Bool
-	_       [64 - 8 - 16 - 4]byte
+	// waits counts the times the consumer began to wait for an item: the
+	// producer serves each wait once, handing on its next element at once
+	// (see port.served).
+	waits atomic.Uint32
+	_     [64 - 8 - 16 - 4]byte
 
 	chunks chan item[T]
 	free   []*chunk[T]
-	// out is the producer's count of elements sent: a consumer that steals
-	// counts them there, so that Stats agree while the producer is busy.
-	out  *atomic.Int64
-	want atomic.Bool // a consumer that reads chunks attached
+	want   atomic.Bool // a consumer that reads chunks attached
 	// clears says that the consumer clears each element it reads: T
 	// holds pointers, which a recycled chunk must not keep alive.
 	clears bool
-	_      [128 - 64 - 8 - 24 - 8 - 4 - 1]byte
+	_      [128 - 64 - 8 - 24 - 4 - 1]byte
 }
 
 // port is the producer's end of an output: its element channel and, when
@@ -105,6 +106,9 @@ type port[T any] struct {
 	pend     *chunk[T] // the pending chunk, if any
 	n        uint32    // its count
 	seq      uint64
+	// served is the consumer's wait (l.waits) the producer last sent an
+	// item for: until the consumer waits again, elements gather.
+	served uint32
 }
 
 // chunkable reports whether the single output of s may carry chunks: s
@@ -121,7 +125,6 @@ func newLink[T any](s *stage) *link[T] {
 	// channel would hold its elements.
 	slots := s.cfg.capacity / chunkSize
 	return &link[T]{
-		out:    &s.counters[0].out,
 		clears: hasPointers(reflect.TypeFor[T]()),
 		chunks: make(chan item[T], slots),
 		// Enough for every chunk there can be: queued, pending, and in
@@ -170,6 +173,7 @@ func send[T any](w *worker, out *port[T], v T, done <-chan struct{}) error {
 	if out.alone() {
 		return out.sendAlone(w, v, done)
 	}
+	w.sent() // queued or pending, it is on the edge, as in a channel
 	if out.add(v) {
 		return out.flush(w, done)
 	}
@@ -177,17 +181,19 @@ func send[T any](w *worker, out *port[T], v T, done <-chan struct{}) error {
 }
 
 // alone reports whether the next element goes on by itself: the consumer
-// waits and nothing is pending. It clears waiting: the consumer is served.
+// waits and nothing is pending.
 func (out *port[T]) alone() bool {
-	return out.pend == nil && out.l.waiting.Load() && out.l.waiting.Swap(false)
+	return out.pend == nil && out.l.waits.Load() != out.served
 }
 
-// sendAlone sends v by itself on the chunk channel.
+// sendAlone sends v by itself on the chunk channel, serving the consumer's
+// wait.
 func (out *port[T]) sendAlone(w *worker, v T, done <-chan struct{}) error {
+	out.served = out.l.waits.Load()
 	if err := put(w, out.l.chunks, item[T]{v: v}, done); err != nil {
 		return err
 	}
-	w.sentN(1)
+	w.sent()
 	return nil
 }
 
@@ -213,9 +219,9 @@ func (out *port[T]) add(v T) bool {
 	}
 	k++
 	out.pend, out.n = c, k
-	// A consumer that waits is served once: until it has run, what
+	// A consumer that waits is served once: until it waits again, what
 	// follows gathers in the next chunk.
-	return k == chunkSize || out.l.waiting.Load() && out.l.waiting.Swap(false)
+	return k == chunkSize || out.l.waits.Load() != out.served
 }
 
 // fresh makes a recycled (or new) chunk the pending one.
@@ -246,19 +252,17 @@ func (out *port[T]) flush(w *worker, done <-chan struct{}) error {
 		return nil
 	}
 	if !c.word.CompareAndSwap(k, k|sealed) {
+		// Stolen: that consumer's wait, if it waits again, is not
+		// served yet.
 		out.stolen(c)
 		return nil
 	}
+	out.served = out.l.waits.Load()
 	out.pend, out.n = nil, 0
-	if err := put(w, out.l.chunks, item[T]{c: c}, done); err != nil {
-		return err
-	}
-	w.sentN(int64(k))
-	return nil
+	return put(w, out.l.chunks, item[T]{c: c}, done)
 }
 
-// flushPending is flush for a worker about to wait or end: see
-// worker.flushOut.
+// flushPending is flush for a worker that ends: see worker.flushOut.
 func (out *port[T]) flushPending(w *worker) {
 	_ = out.flush(w, w.done)
 }
@@ -352,9 +356,6 @@ func (ip *inport[T]) steal() (*chunk[T], uint32) {
 			return nil, 0
 		}
 		if c.word.CompareAndSwap(word, word|sealed) {
-			if counting {
-				ip.l.out.Add(int64(word))
-			}
 			return c, word
 		}
 	}

@@ -45,9 +45,8 @@ func recv[T any](w *worker, in *inport[T]) (T, error) {
 // and done costs twice as much on the blocking path, which a busy pipeline
 // takes often.
 //
-// Before it blocks, the worker publishes its counts and hands on its
-// pending chunks (see flushOut), so that a stage waiting for input holds
-// nothing back.
+// Before it blocks, the worker publishes its counts. It keeps its pending
+// chunk: a consumer that runs out steals it (see chunk.go).
 func take[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) {
 	var (
 		v  T
@@ -62,7 +61,6 @@ func take[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) 
 	select {
 	case v, ok = <-in.ch:
 	default:
-		w.flushOut() // counts what it sends: before the counts are published
 		w.flush()
 		w.c.idle.Store(1)
 		defer w.c.idle.Store(0)
@@ -132,7 +130,6 @@ func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, er
 		select {
 		case it, ok = <-l.chunks:
 		default:
-			w.flushOut()
 			w.flush()
 			// The queue is empty: rather than wait, take what the
 			// producer has pending. Tell it that we wait, then look once
@@ -141,10 +138,8 @@ func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, er
 			// waits for those before it, which are queued.)
 			c, k := in.steal()
 			if c == nil && in.held == nil {
-				l.waiting.Store(true)
-				if c, k = in.steal(); c != nil {
-					l.waiting.Store(false)
-				}
+				l.waits.Add(1)
+				c, k = in.steal()
 			}
 			if c != nil {
 				if c.seq != in.next {
@@ -179,9 +174,6 @@ func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, er
 				}
 			}
 			w.c.idle.Store(0)
-			if l.waiting.Load() { // else the producer cleared it, serving us
-				l.waiting.Store(false)
-			}
 			if err != nil {
 				return zero, err
 			}

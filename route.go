@@ -101,7 +101,6 @@ func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan P
 					gotA = true
 				case pair.Second, ok = <-cb:
 				default:
-					w.flushOut()
 					w.flush()
 					w.c.idle.Store(1)
 					select {

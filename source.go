@@ -103,7 +103,6 @@ func Tick(p *Pipeline, every time.Duration, opts ...Option) <-chan time.Time {
 		for {
 			// Ticks are rare: publish the count before each wait, so that
 			// Stats is exact while the source waits for the next one.
-			w.flushOut()
 			w.flush()
 			select {
 			case now := <-t.C:

@@ -169,19 +169,8 @@ func (w *worker) sent() {
 	}
 }
 
-// sentN counts n elements out, handed on in a chunk.
-func (w *worker) sentN(n int64) {
-	if !counting {
-		return
-	}
-	if w.out += n; w.out >= flushEvery {
-		w.flush()
-	}
-}
-
-// flushOut hands on the pending chunks of the worker's outputs: before it
-// waits for input, and when it ends (see chunk.go). Only a stage with one
-// worker has them.
+// flushOut hands on the pending chunks of the worker's outputs when it
+// ends (see chunk.go). Only a stage with one worker has them.
 func (w *worker) flushOut() {
 	for _, f := range w.s.flushers {
 		f(w)
@@ -252,8 +241,11 @@ func emitter[T any](w *worker, out *port[T]) func(T) error {
 			return w.lateEmit()
 		}
 		alone := out.chunking && out.alone()
-		if out.chunking && !alone && !out.add(v) {
-			return nil // no channel operation: no send on a closed channel
+		if out.chunking && !alone {
+			w.sent() // see send
+			if !out.add(v) {
+				return nil // no channel operation: no send on a closed channel
+			}
 		}
 		defer w.recoverLateEmit(&err)
 		switch {
