@@ -101,7 +101,10 @@ func Workers(n int) Option {
 
 // Capacity sets the capacity of the stage's output channel (of each output,
 // for stages with several); the default is [DefaultCapacity]. 0 makes the
-// output unbuffered. n < 0 panics, and so do n > 2^30 and, when the stage
+// output unbuffered. When a stage of the pipeline consumes the output and
+// elements travel in chunks (see "Channels" in the package doc), its queue
+// holds n/16 chunks of up to 16, and the chunk being filled and the one
+// being read add up to 32 elements in hand at its ends. n < 0 panics, and so do n > 2^30 and, when the stage
 // is built, a channel of more than 1 GiB (n times the element's size): a
 // channel's buffer is allocated when it is made.
 func Capacity(n int) Option {

@@ -25,7 +25,10 @@ type StageStats struct {
 	Panics  int64 // panics recovered
 	Early   int64 // panes a WindowReduce emitted before their window closed, to keep within MaxPanes
 
-	QueueLen int // elements waiting in the output channel(s) now
+	// QueueLen is the number of elements waiting in the output channel(s)
+	// now. Where elements travel in chunks (see "Channels" in the package
+	// doc) a queued chunk counts as 16, however full: an upper bound.
+	QueueLen int
 	QueueCap int // capacity of the output channel(s)
 	Busy     int // goroutines not waiting for input: working, or blocked on a full output
 
