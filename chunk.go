@@ -111,12 +111,13 @@ type port[T any] struct {
 	served uint32
 }
 
-// chunkable reports whether the single output of s may carry chunks: s
-// runs one goroutine (so one producer appends to the pending chunk and the
-// order is its own), the output holds at least one chunk, and its elements
-// are small.
+// chunkable reports whether the single output of s may carry chunks: one
+// goroutine at a time writes it (s runs one, or s is Ordered, whose
+// workers hand the output on to each other), so one producer appends to
+// the pending chunk in the output's order; the output holds at least one
+// chunk; and its elements are small.
 func chunkable[T any](s *stage) bool {
-	return len(s.counters) == 1 && !s.elementsOnly && s.cfg.capacity >= chunkSize &&
+	return (len(s.counters) == 1 || s.cfg.ordered) && !s.elementsOnly && s.cfg.capacity >= chunkSize &&
 		unsafe.Sizeof(*new(T))*chunkSize <= maxChunkBytes
 }
 

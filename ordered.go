@@ -53,7 +53,7 @@ const (
 // one worker to the owner moves few cache lines.
 type ordered[T, U any] struct {
 	in      *inport[T] // read under the reader lock: its order is kept
-	out     chan<- U
+	out     *port[U] // written by the owner of the output only
 	once    bool // each step emits at most once, as its last act
 	workers int
 	window  uint64
@@ -81,7 +81,7 @@ type ordered[T, U any] struct {
 }
 
 // transformOrdered runs an Ordered stage with n > 1 workers. See ordered.
-func transformOrdered[T, U any](s *stage, in <-chan T, out chan U, pol *policy[T], step stepFunc[T, U], once bool) {
+func transformOrdered[T, U any](s *stage, in <-chan T, out *port[U], pol *policy[T], step stepFunc[T, U], once bool) {
 	n := s.cfg.workers
 	size := orderWindow * n
 	o := &ordered[T, U]{
@@ -313,7 +313,7 @@ func (ow *orderedWorker[T, U]) emit(u U) (err error) {
 			return nil
 		}
 	}
-	if sendCh(ow.w, ow.o.out, u, ow.w.done) != nil {
+	if send(ow.w, ow.o.out, u, ow.w.done) != nil {
 		return context.Canceled
 	}
 	return nil
@@ -347,7 +347,7 @@ func (ow *orderedWorker[T, U]) flush() error {
 	o := ow.o
 	vals := o.slot(ow.idx)
 	for ; o.consumed < ow.n; o.consumed++ {
-		if err := sendCh(ow.w, o.out, vals[o.consumed], ow.w.done); err != nil {
+		if err := send(ow.w, o.out, vals[o.consumed], ow.w.done); err != nil {
 			return err
 		}
 	}
@@ -412,7 +412,7 @@ func (o *ordered[T, U]) drain(w *worker) error {
 		if c := int(v & slotCount); o.consumed < c {
 			vals := o.slot(o.headIdx)
 			for ; o.consumed < c; o.consumed++ {
-				if err := sendCh(w, o.out, vals[o.consumed], w.done); err != nil {
+				if err := send(w, o.out, vals[o.consumed], w.done); err != nil {
 					return err
 				}
 			}

@@ -15,7 +15,7 @@ func transform[T, U any](s *stage, in <-chan T, out *port[U], once bool, step st
 	s.callsUser = true
 	pol := newPolicy[T](s)
 	if s.cfg.ordered && s.cfg.workers > 1 {
-		transformOrdered(s, in, out.ch, pol, step, once)
+		transformOrdered(s, in, out, pol, step, once)
 		return
 	}
 	consume(s, []<-chan T{in}, func(w *worker) func(context.Context, T) error {

@@ -39,13 +39,10 @@ func (s *stage) start(body func(w *worker) error) {
 		s.workers = append(s.workers, w)
 		s.p.group.Go(func() error {
 			w.goid.Store(goid())
-			defer s.workerExit()
+			defer s.workerExit(w)
 			defer w.flush()
 			defer w.exited.Store(true) // before the flush: see emitter
 			s.runWorker(w, body)
-			// What the worker made is handed on before its output
-			// closes (or discarded, once the stage is done).
-			w.flushOut()
 			return nil
 		})
 	}
@@ -114,8 +111,12 @@ func (s *stage) fail(err error) {
 	s.p.fail(s.err.Load())
 }
 
-func (s *stage) workerExit() {
+// workerExit ends worker w. The last one to exit hands on what is pending
+// in the stage's chunked outputs (or discards it, once the stage is done),
+// then finishes the stage.
+func (s *stage) workerExit(w *worker) {
 	if s.live.Add(-1) == 0 {
+		w.flushOut()
 		s.finish()
 	}
 }
@@ -169,8 +170,9 @@ func (w *worker) sent() {
 	}
 }
 
-// flushOut hands on the pending chunks of the worker's outputs when it
-// ends (see chunk.go). Only a stage with one worker has them.
+// flushOut hands on the pending chunks of the stage's outputs when its last
+// worker ends (see chunk.go): a stage with one worker, or an Ordered stage,
+// whose output one worker at a time writes.
 func (w *worker) flushOut() {
 	for _, f := range w.s.flushers {
 		f(w)
