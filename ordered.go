@@ -53,8 +53,8 @@ const (
 // one worker to the owner moves few cache lines.
 type ordered[T, U any] struct {
 	in      *inport[T] // read under the reader lock: its order is kept
-	out     *port[U] // written by the owner of the output only
-	once    bool // each step emits at most once, as its last act
+	out     *port[U]   // written by the owner of the output only
+	once    bool       // each step emits at most once, as its last act
 	workers int
 	window  uint64
 	words   []atomic.Uint64 // per slot: the count and bits above
