@@ -73,16 +73,15 @@ func (a *adaptive) gate(w *worker) error {
 		if w.id < int(a.limit.Load()) || a.exhausted.Load() {
 			return nil
 		}
-		w.flush()
 		// A parked worker is not busy: Stats counts it as waiting.
-		w.c.idle.Store(1)
+		w.wait()
 		select {
 		case <-wake:
 		case <-w.done:
-			w.c.idle.Store(0)
+			w.woke()
 			return errDone
 		}
-		w.c.idle.Store(0)
+		w.woke()
 	}
 	return nil
 }

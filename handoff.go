@@ -61,9 +61,8 @@ func take[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) 
 	select {
 	case v, ok = <-in.ch:
 	default:
-		w.flush()
-		w.c.idle.Store(1)
-		defer w.c.idle.Store(0)
+		w.wait()
+		defer w.woke()
 		switch {
 		case timeout != nil:
 			select {
@@ -130,7 +129,6 @@ func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, er
 		select {
 		case it, ok = <-l.chunks:
 		default:
-			w.flush()
 			// The queue is empty: rather than wait, take what the
 			// producer has pending. Tell it that we wait, then look once
 			// more: either we see an element it appends meanwhile, or it
@@ -154,7 +152,7 @@ func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, er
 				zero T
 				err  error
 			)
-			w.c.idle.Store(1)
+			w.wait()
 			switch {
 			case timeout != nil:
 				select {
@@ -173,7 +171,7 @@ func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, er
 					err = errDone
 				}
 			}
-			w.c.idle.Store(0)
+			w.woke()
 			if err != nil {
 				return zero, err
 			}

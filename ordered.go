@@ -213,10 +213,9 @@ func (o *ordered[T, U]) lockReader(w *worker) {
 		}
 	}
 	// Wait for the turn, as for input: the holder hands the lock over.
-	w.flush()
-	w.c.idle.Store(1)
+	w.wait()
 	<-o.turn
-	w.c.idle.Store(0)
+	w.woke()
 }
 
 func (o *ordered[T, U]) unlockReader() {

@@ -101,17 +101,16 @@ func Zip[A, B any](p *Pipeline, a <-chan A, b <-chan B, opts ...Option) <-chan P
 					gotA = true
 				case pair.Second, ok = <-cb:
 				default:
-					w.flush()
-					w.c.idle.Store(1)
+					w.wait()
 					select {
 					case pair.First, ok = <-ca:
 						gotA = true
 					case pair.Second, ok = <-cb:
 					case <-w.done:
-						w.c.idle.Store(0)
+						w.woke()
 						return errDone
 					}
-					w.c.idle.Store(0)
+					w.woke()
 				}
 				if !ok {
 					if (hasA || hasB) && !isDone(w.s.ctx.Done()) {

@@ -92,10 +92,13 @@ type edge struct {
 // counters are one worker's element counts. They are padded to a cache line
 // pair so that neighbouring workers never share one.
 type counters struct {
-	in, out, errors, skipped, dropped, retried, panics atomic.Int64
-	early                                              atomic.Int64 // panes emitted early (MaxPanes)
-	idle                                               atomic.Int32 // the worker waits for input
-	_                                                  [60]byte
+	// inIdle is the count of elements in, shifted left by one, plus 1
+	// while the worker waits (for input, mostly): a worker about to block
+	// publishes both with one atomic add.
+	inIdle                                         atomic.Int64
+	out, errors, skipped, dropped, retried, panics atomic.Int64
+	early                                          atomic.Int64 // panes emitted early (MaxPanes)
+	_                                              [64]byte
 }
 
 // errClosed and errFinished end a worker normally: its input closed, or the

@@ -81,10 +81,11 @@ func (p *Pipeline) Stats() []StageStats {
 		st.Latency = summarise(s.latency)
 		for j := range s.counters {
 			c := &s.counters[j]
-			if !st.Done && c.idle.Load() == 0 {
+			inIdle := c.inIdle.Load()
+			if !st.Done && inIdle&1 == 0 {
 				st.Busy++
 			}
-			st.In += c.in.Load()
+			st.In += inIdle >> 1
 			st.Out += c.out.Load()
 			st.Errors += c.errors.Load()
 			st.Skipped += c.skipped.Load()

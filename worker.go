@@ -142,13 +142,30 @@ const flushEvery = 64
 
 func (w *worker) flush() {
 	if w.in != 0 {
-		w.c.in.Add(w.in)
+		w.c.inIdle.Add(w.in << 1)
 		w.in = 0
 	}
 	if w.out != 0 {
 		w.c.out.Add(w.out)
 		w.out = 0
 	}
+}
+
+// wait publishes the worker's counts and marks it waiting, before it
+// blocks: one atomic add for its count in and the mark (see counters).
+// Each wait is followed by one woke.
+func (w *worker) wait() {
+	w.c.inIdle.Add(w.in<<1 | 1)
+	w.in = 0
+	if w.out != 0 {
+		w.c.out.Add(w.out)
+		w.out = 0
+	}
+}
+
+// woke marks the worker busy again after a wait.
+func (w *worker) woke() {
+	w.c.inIdle.Add(-1)
 }
 
 // received and sent count one element in or out.
