@@ -123,6 +123,27 @@ func (a *arrivals) get() ([]int, []time.Duration) {
 	return append([]int{}, a.vals...), append([]time.Duration{}, a.at...)
 }
 
+// requireSame requires that got equals want, element by element; on a
+// mismatch it reports the lengths and the first difference with the
+// elements around it, not two long slices.
+func requireSame[T comparable](t *testing.T, want, got []T, msgAndArgs ...any) {
+	t.Helper()
+	if slices.Equal(want, got) {
+		return
+	}
+	i := 0
+	for i < len(want) && i < len(got) && want[i] == got[i] {
+		i++
+	}
+	lo := max(0, i-5)
+	msg := ""
+	if len(msgAndArgs) > 0 {
+		msg = fmt.Sprintf(fmt.Sprint(msgAndArgs[0]), msgAndArgs[1:]...) + ": "
+	}
+	t.Fatalf("%sgot %d elements, want %d; first difference at index %d:\n want[%d:] %v\n got[%d:]  %v",
+		msg, len(got), len(want), i, lo, want[lo:min(len(want), i+6)], lo, got[lo:min(len(got), i+6)])
+}
+
 // requireArrivedAt requires that element i arrived at want(i).
 func requireArrivedAt(t *testing.T, at []time.Duration, want func(i int) time.Duration) {
 	t.Helper()
@@ -157,10 +178,10 @@ func TestChunkBurstThenStall(t *testing.T) {
 						stream.ForEach(p, identityChain(p, src, 3, "m", c), rec.forEach)
 						synctest.Wait()
 						vals, _ := rec.get()
-						require.Equal(t, seq(n), vals, "the burst reached the sink before the source stalled")
+						requireSame(t, seq(n), vals, "the burst reached the sink before the source stalled")
 						require.NoError(t, p.Wait())
 						vals, at := rec.get()
-						require.Equal(t, seq(2*n), vals)
+						requireSame(t, seq(2*n), vals)
 						requireArrivedAt(t, at, func(i int) time.Duration { return time.Duration(i/n) * time.Hour })
 					})
 				})
@@ -190,10 +211,10 @@ func TestChunkBurstThenStall(t *testing.T) {
 							stream.ForEach(p, ch, rec.forEach)
 							synctest.Wait()
 							vals, _ := rec.get()
-							require.Equal(t, seq(at), vals, "every element before the slow one reached the sink")
+							requireSame(t, seq(at), vals, "every element before the slow one reached the sink")
 							require.NoError(t, p.Wait())
 							vals, got := rec.get()
-							require.Equal(t, seq(100), vals)
+							requireSame(t, seq(100), vals)
 							requireArrivedAt(t, got, func(i int) time.Duration {
 								if i < at {
 									return 0
@@ -232,11 +253,11 @@ func TestChunkBurstThenStall(t *testing.T) {
 					want := []int{0, 1, 2, 300, 301, 302, 303, 304}
 					require.NoError(t, waitEndsAtOnce(t, p, func() {
 						vals, _ := rec.get()
-						require.Equal(t, want, vals, "what the FlatMap emitted reached the sink while it blocked")
+						requireSame(t, want, vals, "what the FlatMap emitted reached the sink while it blocked")
 						p.Stop()
 					}))
 					vals, at := rec.get()
-					require.Equal(t, want, vals)
+					requireSame(t, want, vals)
 					requireArrivedAt(t, at, func(int) time.Duration { return 0 })
 				})
 			})
@@ -273,7 +294,7 @@ func TestChunkBurstThenStall(t *testing.T) {
 					})
 					require.NoError(t, p.Wait())
 					vals, at := rec.get()
-					require.Equal(t, seq(n+1), vals)
+					requireSame(t, seq(n+1), vals)
 					requireArrivedAt(t, at, func(i int) time.Duration {
 						if i == n {
 							return resumed
@@ -312,7 +333,7 @@ func TestChunkCallerReadsOutput(t *testing.T) {
 			}
 			close(mid)
 			require.Equal(t, n, i)
-			require.Equal(t, seq(n), <-got)
+			requireSame(t, seq(n), <-got)
 			require.NoError(t, p.Wait())
 			for _, s := range p.Stats() {
 				if s.Kind != "slice" {
@@ -415,7 +436,7 @@ func TestChunkStatsExactWhenIdle(t *testing.T) {
 							require.Equal(t, final, s.Done, "%s Done", s.Name)
 						}
 						vals, _ := rec.get()
-						require.Equal(t, seq(total), vals)
+						requireSame(t, seq(total), vals)
 					}
 					total := 0
 					for _, k := range rounds {
@@ -572,7 +593,7 @@ func TestChunkEarlyRelease(t *testing.T) {
 					case "take", "ordered-take":
 						got, err := stream.Collect(p, stream.Take(p, ch, 5))
 						require.NoError(t, err)
-						require.Equal(t, seq(5), got)
+						requireSame(t, seq(5), got)
 						bound += 5
 					case "first":
 						v, err := stream.First(p, ch)
@@ -645,7 +666,7 @@ func TestChunkBoundedMemory(t *testing.T) {
 				close(release)
 				require.NoError(t, p.Wait())
 				vals, _ := rec.get()
-				require.Equal(t, seq(n), vals)
+				requireSame(t, seq(n), vals)
 			})
 		})
 	}
@@ -692,7 +713,7 @@ func TestChunkTopologies(t *testing.T) {
 							part = append(part, v)
 						}
 					}
-					require.Equal(t, seq(n), subtract(part, k*10000), "input %d's elements, in order", k)
+					requireSame(t, seq(n), subtract(part, k*10000), "input %d's elements, in order", k)
 					want = append(want, part...)
 				}
 				require.Len(t, got, len(want))
@@ -701,7 +722,7 @@ func TestChunkTopologies(t *testing.T) {
 				p := chunkPipeline(t)
 				got, err := stream.Collect(p, identityChain(p, stream.Merge(p, []<-chan int{src(p, c, 0)}, capOpts(c)...), 2, "after", c))
 				require.NoError(t, err)
-				require.Equal(t, seq(n), got)
+				requireSame(t, seq(n), got)
 			})
 			t.Run("fanout", func(t *testing.T) {
 				p := chunkPipeline(t)
@@ -720,7 +741,7 @@ func TestChunkTopologies(t *testing.T) {
 				got, err := stream.Collect(p, stream.Merge(p, merged))
 				require.NoError(t, err)
 				slices.Sort(got)
-				require.Equal(t, seq(n), got, "every element exactly once")
+				requireSame(t, seq(n), got, "every element exactly once")
 				for i, b := range branches {
 					ascending(t, b, "branch "+strconv.Itoa(i))
 				}
@@ -741,7 +762,7 @@ func TestChunkTopologies(t *testing.T) {
 					all = append(all, vals...)
 				}
 				slices.Sort(all)
-				require.Equal(t, seq(n), all, "every element exactly once")
+				requireSame(t, seq(n), all, "every element exactly once")
 			})
 			t.Run("broadcast", func(t *testing.T) {
 				p := chunkPipeline(t)
@@ -754,7 +775,7 @@ func TestChunkTopologies(t *testing.T) {
 				require.NoError(t, p.Wait())
 				for i, r := range recs {
 					vals, _ := r.get()
-					require.Equal(t, seq(n), vals, "output %d", i)
+					requireSame(t, seq(n), vals, "output %d", i)
 				}
 			})
 			t.Run("ordered", func(t *testing.T) {
@@ -777,7 +798,7 @@ func TestChunkTopologies(t *testing.T) {
 						want = append(want, 4*v+j)
 					}
 				}
-				require.Equal(t, want, got)
+				requireSame(t, want, got)
 			})
 			t.Run("unordered", func(t *testing.T) {
 				p := chunkPipeline(t)
@@ -785,7 +806,7 @@ func TestChunkTopologies(t *testing.T) {
 				got, err := stream.Collect(p, identityChain(p, ch, 1, "after", c))
 				require.NoError(t, err)
 				slices.Sort(got)
-				require.Equal(t, seq(n), got, "every element exactly once")
+				requireSame(t, seq(n), got, "every element exactly once")
 			})
 		})
 	}
@@ -1051,7 +1072,7 @@ func (cc *chunkChain) run(t *testing.T, seed uint64) {
 	require.NoError(t, err)
 	require.Equal(t, len(model), len(got), "elements at the sink")
 	if len(model) > 0 {
-		require.Equal(t, model, got, "the sink's elements, in order")
+		requireSame(t, model, got, "the sink's elements, in order")
 	}
 
 	stats := map[string]stream.StageStats{}
@@ -1216,7 +1237,7 @@ func TestChunkStallEveryKind(t *testing.T) {
 									slices.Sort(part)
 								}
 							}
-							require.Equal(t, seq(2*n), vals)
+							requireSame(t, seq(2*n), vals)
 							requireArrivedAt(t, at, func(i int) time.Duration { return time.Duration(i/n) * time.Hour })
 						})
 					})
@@ -1261,7 +1282,7 @@ func TestChunkLateConsumer(t *testing.T) {
 					if k.unordered {
 						slices.Sort(got)
 					}
-					require.Equal(t, seq(n), got)
+					requireSame(t, seq(n), got)
 					for _, s := range p.Stats() {
 						if strings.HasPrefix(s.Name, "early") || strings.HasPrefix(s.Name, "late") {
 							require.Equal(t, int64(n), s.In, "%s In", s.Name)
@@ -1314,7 +1335,7 @@ func TestChunkStatsExactStuckConsumer(t *testing.T) {
 					close(release)
 					synctest.Wait()
 					vals, _ := rec.get()
-					require.Equal(t, seq(k), vals)
+					requireSame(t, seq(k), vals)
 					require.Equal(t, int64(k), statsOf(t, p, "stuck").Out)
 				})
 			})
@@ -1369,7 +1390,7 @@ func TestChunkBoundedMemoryLateConsumer(t *testing.T) {
 				close(release)
 				require.NoError(t, p.Wait())
 				vals, _ := rec.get()
-				require.Equal(t, seq(n), vals)
+				requireSame(t, seq(n), vals)
 			})
 		})
 	}
@@ -1546,7 +1567,7 @@ func TestChunkBufferDrops(t *testing.T) {
 					}
 					all := append(slices.Clone(got), dropped...)
 					slices.Sort(all)
-					require.Equal(t, seq(n), all, "every element received or dropped, once")
+					requireSame(t, seq(n), all, "every element received or dropped, once")
 					st := statsOf(t, p, "buffer")
 					require.Equal(t, int64(n), st.In)
 					require.Equal(t, int64(len(dropped)), st.Dropped)
@@ -1612,10 +1633,10 @@ func TestChunkBigElements(t *testing.T) {
 			}
 			synctest.Wait()
 			vals, _ := rec.get()
-			require.Equal(t, seq(n), vals, "the burst reached the sink before the source stalled")
+			requireSame(t, seq(n), vals, "the burst reached the sink before the source stalled")
 			require.NoError(t, p.Wait())
 			vals, at := rec.get()
-			require.Equal(t, seq(2*n), vals)
+			requireSame(t, seq(2*n), vals)
 			requireArrivedAt(t, at, func(i int) time.Duration { return time.Duration(i/n) * time.Hour })
 		})
 	}
