@@ -1583,8 +1583,8 @@ func TestChunkBufferDrops(t *testing.T) {
 // stalling chain like ints: at once, in order, intact.
 func TestChunkBigElements(t *testing.T) {
 	type big struct {
-		i   int
-		pad [2048]byte
+		i int
+		_ [2048]byte // too big to chunk
 	}
 	type ptr struct {
 		i int
