@@ -34,7 +34,9 @@ import (
 // compare-and-swap; whoever seals the chunk (the producer to send it, a
 // consumer to steal it) owns its first count elements. A stolen chunk may
 // overtake chunks still queued, so chunks carry a sequence number and the
-// consumer holds a stolen chunk back until its predecessors are read.
+// consumer holds a stolen chunk back until its predecessors are read. An
+// element sent alone takes a number too (the consumer counts it, FIFO), or
+// a chunk stolen while it is queued would overtake it.
 // Chunks go back to the producer through a bounded ring once read: the
 // hand-off allocates nothing in steady state. Only the producer reuses a
 // chunk, after it has sealed it or seen it stolen, so a stale pointer to a
@@ -188,9 +190,11 @@ func (out *port[T]) alone() bool {
 }
 
 // sendAlone sends v by itself on the chunk channel, serving the consumer's
-// wait.
+// wait. v takes a place in the sequence of chunks, as a chunk would: a chunk
+// stolen after it must wait until it is read (see inport.alone).
 func (out *port[T]) sendAlone(w *worker, v T, done <-chan struct{}) error {
 	out.served = out.l.waits.Load()
+	out.seq++
 	if err := put(w, out.l.chunks, item[T]{v: v}, done); err != nil {
 		return err
 	}
@@ -335,6 +339,12 @@ func (ip *inport[T]) pop() T {
 	return v
 }
 
+// alone accounts for an element received alone: it had the next place in
+// the producer's sequence (see port.sendAlone).
+func (ip *inport[T]) alone() {
+	ip.next++
+}
+
 // load makes c, with k elements, the chunk being read; k > 0.
 func (ip *inport[T]) load(c *chunk[T], k uint32) {
 	ip.next = c.seq + 1
@@ -420,6 +430,7 @@ func (ip *inport[T]) poll() (T, bool) {
 			return zero, false
 		}
 		if it.c == nil {
+			ip.alone()
 			return it.v, true
 		}
 		ip.load(it.c, it.c.word.Load()&^sealed)

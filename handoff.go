@@ -181,6 +181,7 @@ func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, er
 			var zero T
 			return zero, errClosed
 		case it.c == nil:
+			in.alone()
 			return checkDone(w, it.v)
 		}
 		in.load(it.c, it.c.word.Load()&^sealed)
