@@ -208,7 +208,7 @@ func (out *port[T]) add(v T) bool {
 	c := out.pend
 	k := out.n
 	for {
-		if c == nil {
+		if c == nil || k >= chunkSize { // (k: only if emit is misused, see emitter)
 			c = out.fresh()
 			k = 0
 		}

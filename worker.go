@@ -291,11 +291,17 @@ func (w *worker) lateEmit() error {
 // recoverLateEmit, deferred by an emit function that checked that w had not
 // exited, turns the panic of a send on the closed output into ErrLateEmit:
 // w exited, and its stage closed the output, between the check and the send.
+// Any other panic there comes from calls of emit from two goroutines at once
+// (a chunked output switched, closing its element channel, under a send
+// from the other): it fails the stage as a panic of the user's function
+// would, rather than crash a goroutine the stage does not own.
 func (w *worker) recoverLateEmit(err *error) {
 	if r := recover(); r != nil {
-		if !w.exited.Load() {
-			panic(r)
+		if w.exited.Load() {
+			*err = w.lateEmit()
+			return
 		}
-		*err = w.lateEmit()
+		w.s.abnormal(w.c, r)
+		*err = w.s.err.Load()
 	}
 }
