@@ -1704,3 +1704,68 @@ func TestChunkElementsNotRetained(t *testing.T) {
 		})
 	}
 }
+
+// TestChunkTick: a Tick source waits in its own select between ticks, so
+// a tick it emitted waits for no other: behind two Maps, each tick reaches
+// a quick sink at its own time. When the sink stalls for 10 seconds, the
+// ticks emitted meanwhile all reach it the moment it is back (none waits
+// for the next tick), in order, and then ticks arrive on time again; every
+// tick of the minute is emitted or counted as dropped.
+func TestChunkTick(t *testing.T) {
+	for _, c := range []int{-1, 16, 33} {
+		t.Run(fmt.Sprintf("cap%d", c), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := chunkPipeline(t)
+				ticks := stream.Tick(p, time.Second, capOpts(c, stream.Name("tick"))...)
+				ch := identityChainOf(p, ticks, 2, c)
+				type arrival struct{ tick, at time.Time }
+				var mu sync.Mutex
+				var got []arrival
+				stream.ForEach(p, ch, func(_ context.Context, tk time.Time) error {
+					mu.Lock()
+					got = append(got, arrival{tk, time.Now()})
+					n := len(got)
+					mu.Unlock()
+					if n == 20 {
+						time.Sleep(10 * time.Second)
+					}
+					return nil
+				})
+				time.Sleep(60*time.Second + time.Millisecond)
+				synctest.Wait()
+				p.Stop()
+				require.NoError(t, p.Wait())
+				mu.Lock()
+				defer mu.Unlock()
+				late := 0
+				stallEnd := got[19].at.Add(10 * time.Second)
+				for i, a := range got {
+					if i > 0 {
+						require.True(t, a.tick.After(got[i-1].tick), "tick %d out of order", i)
+					}
+					if !a.at.Equal(a.tick) {
+						late++
+					}
+					// On time, or as soon as the sink is back.
+					want := a.tick
+					if i >= 20 && want.Before(stallEnd) {
+						want = stallEnd
+					}
+					require.Equal(t, want, a.at, "tick %d arrived %v after its time, want %v", i, a.at.Sub(a.tick), want.Sub(a.tick))
+				}
+				require.NotZero(t, late, "the stall delayed some ticks")
+				require.GreaterOrEqual(t, len(got), 45)
+				st := statsOf(t, p, "tick")
+				require.Equal(t, int64(60), st.Out+st.Dropped, "every tick of the minute emitted or dropped")
+			})
+		})
+	}
+}
+
+// identityChainOf appends n identity Maps to in, for any element type.
+func identityChainOf[T any](p *stream.Pipeline, in <-chan T, n, c int) <-chan T {
+	for range n {
+		in = stream.Map(p, in, func(_ context.Context, v T) (T, error) { return v, nil }, capOpts(c)...)
+	}
+	return in
+}
