@@ -467,7 +467,8 @@ func TestChunkStatsExactWhenIdle(t *testing.T) {
 }
 
 func TestChunkNoCallAfterEnd(t *testing.T) {
-	// Stage c ends the pipeline (Stop, an error, a panic) on element 50 (8
+	// Stage c ends the pipeline (Stop, an error, a panic, runtime.Goexit,
+	// the cancellation of the parent context) on element 50 (8
 	// or 32 with less capacity),
 	// while up to a few hundred elements wait in chunks before and after
 	// it; d, downstream, is blocked in its first calls. From then on no
@@ -476,12 +477,15 @@ func TestChunkNoCallAfterEnd(t *testing.T) {
 	// never called. Wait returns without time passing; the bubble checks
 	// that no goroutine is left.
 	errBoom := errors.New("boom")
-	for _, end := range []string{"stop", "fail", "panic"} {
+	for _, end := range []string{"stop", "fail", "panic", "goexit", "cancel"} {
 		for _, c := range []int{-1, 16, 32, 33, 1000} {
 			for _, dw := range []int{1, 3} {
 				t.Run(fmt.Sprintf("%s/cap%d/d%d", end, c, dw), func(t *testing.T) {
 					synctest.Test(t, func(t *testing.T) {
-						p := chunkPipeline(t)
+						parent, cancel := context.WithCancel(context.Background())
+						defer cancel()
+						p := stream.New(parent)
+						t.Cleanup(func() { p.Stop(); _ = p.Wait() })
 						start := time.Now()
 						ch := identityChain(p, stream.FromSlice(p, seq(5000), capOpts(c)...), 1, "b", c)
 						// c's last element: c's output has room for those before it.
@@ -510,6 +514,12 @@ func TestChunkNoCallAfterEnd(t *testing.T) {
 								case "panic":
 									ended.Store(true)
 									panic(errBoom)
+								case "goexit":
+									ended.Store(true)
+									runtime.Goexit()
+								case "cancel":
+									cancel()
+									ended.Store(true)
 								}
 							}
 							return v, nil
@@ -544,6 +554,10 @@ func TestChunkNoCallAfterEnd(t *testing.T) {
 						case "panic":
 							var pe *stream.PanicError
 							require.ErrorAs(t, err, &pe)
+						case "goexit":
+							require.ErrorIs(t, err, stream.ErrGoexit)
+						case "cancel":
+							require.ErrorIs(t, err, context.Canceled)
 						}
 						require.Zero(t, cLate.Load(), "calls of c after the end")
 						require.Equal(t, int64(last+1), cCalls.Load(), "calls of c")
