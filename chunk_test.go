@@ -1156,6 +1156,10 @@ func chunkKinds() []chunkKind {
 		{"merge1", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
 			return stream.Merge(p, []<-chan int{in}, capOpts(c)...)
 		}},
+		{"merge2", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			// A second input that ends at once: the output has two workers.
+			return stream.Merge(p, []<-chan int{in, stream.FromSlice[int](p, nil)}, capOpts(c)...)
+		}},
 		{"zip", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
 			z := stream.Zip(p, in, stream.FromSlice(p, seq(1<<12), capOpts(c)...), capOpts(c)...)
 			return stream.Map(p, z, func(_ context.Context, pr stream.Pair[int, int]) (int, error) { return pr.First, nil }, capOpts(c)...)
