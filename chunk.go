@@ -55,6 +55,8 @@ const (
 	// maxChunkBytes bounds the elements a chunk may hold: larger elements
 	// gain nothing from chunks and would multiply an edge's memory.
 	maxChunkBytes = 16 << 10
+	// maxFree bounds the ring of chunks read (a power of two).
+	maxFree = 64
 )
 
 // chunk is a run of elements handed on at once.
@@ -119,8 +121,15 @@ type port[T any] struct {
 // the pending chunk in the output's order; the output holds at least one
 // chunk; and its elements are small.
 func chunkable[T any](s *stage) bool {
-	return (len(s.counters) == 1 || s.cfg.ordered) && !s.elementsOnly && s.cfg.capacity >= chunkSize &&
-		unsafe.Sizeof(*new(T))*chunkSize <= maxChunkBytes
+	size := uint64(unsafe.Sizeof(*new(T)))
+	capacity := uint64(s.cfg.capacity)
+	return (len(s.counters) == 1 || s.cfg.ordered) && !s.elementsOnly && capacity >= chunkSize &&
+		size*chunkSize <= maxChunkBytes &&
+		// The chunk queue, made up front, costs no more than the element
+		// channel, give or take 64 KiB (its items are a pointer plus an
+		// element: small elements, zero-size ones above all, with a huge
+		// capacity go element by element).
+		capacity/chunkSize*uint64(unsafe.Sizeof(item[T]{})) <= capacity*size+64<<10
 }
 
 func newLink[T any](s *stage) *link[T] {
@@ -130,9 +139,10 @@ func newLink[T any](s *stage) *link[T] {
 	return &link[T]{
 		clears: hasPointers(reflect.TypeFor[T]()),
 		chunks: make(chan item[T], slots),
-		// Enough for every chunk there can be: queued, pending, and in
-		// the consumer's hand, read or held.
-		free: make([]*chunk[T], 1<<bits.Len(uint(slots+3))),
+		// Enough for every chunk there can be (queued, pending, and in
+		// the consumer's hand, read or held), up to maxFree: beyond, a
+		// chunk read when the ring is full goes to the garbage collector.
+		free: make([]*chunk[T], min(1<<bits.Len(uint(slots+3)), maxFree)),
 	}
 }
 

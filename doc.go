@@ -48,8 +48,10 @@
 // length of the stream. Elements are not retained after they are handed on.
 //
 // Between two stages of the pipeline, elements may travel in chunks. When a
-// stage consumes an output whose producer runs one goroutine, and the
-// output holds at least 16 elements, the producer switches, once the
+// stage consumes an output whose producer runs one goroutine (or is
+// Ordered), the output holds at least 16 elements, and a queue of chunks
+// would cost no more memory than the channel (elements of at most 1 KiB;
+// not tiny ones with a huge capacity), the producer switches, once the
 // channel is empty, to a channel of its own that carries chunks of up to 16
 // elements, and closes the channel the caller got (only the consuming stage
 // reads it). It fills a chunk while its consumer is busy and sends it when
