@@ -1179,6 +1179,9 @@ func chunkKinds() []chunkKind {
 		{"map-w3", true, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
 			return stream.Map(p, in, id, capOpts(c, stream.Workers(3))...)
 		}},
+		{"map-adaptive", true, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
+			return stream.Map(p, in, id, capOpts(c, stream.AdaptiveWorkers(1, 3, time.Millisecond))...)
+		}},
 		{"map-w3-ordered", false, func(p *stream.Pipeline, in <-chan int, c int) <-chan int {
 			return stream.Map(p, in, id, capOpts(c, stream.Workers(3), stream.Ordered())...)
 		}},
