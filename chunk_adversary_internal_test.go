@@ -103,3 +103,58 @@ func TestChunkAloneElementKeepsItsPlace(t *testing.T) {
 	require.Equal(t, 2, r.take(t))
 	require.Equal(t, 3, r.take(t))
 }
+
+// TestChunkableElementSize: elements of up to 1 KiB travel in chunks (a
+// chunk holds 16 KiB at most); larger ones go element by element, and so
+// do outputs too small for a chunk.
+func TestChunkableElementSize(t *testing.T) {
+	p := New(context.Background())
+	defer p.Stop()
+	s := p.addStage("s", newConfig([]Option{Capacity(16)}), nil)
+	require.True(t, chunkable[struct{}](s))
+	require.True(t, chunkable[[1024]byte](s))
+	require.False(t, chunkable[[1025]byte](s))
+	small := p.addStage("small", newConfig([]Option{Capacity(15)}), nil)
+	require.False(t, chunkable[int](small))
+}
+
+// TestChunkRingNeverOverwrites: a full free ring lets a recycled chunk go
+// to the garbage collector; it never overwrites one the producer has not
+// taken (which it would then take twice, while the chunk is in use).
+func TestChunkRingNeverOverwrites(t *testing.T) {
+	l := &link[int]{free: make([]*chunk[int], 4)}
+	var cs []*chunk[int]
+	for range 6 {
+		c := new(chunk[int])
+		cs = append(cs, c)
+		l.recycle(c)
+	}
+	for i := range 4 {
+		require.Same(t, cs[i], l.reuse(), "chunk %d", i)
+	}
+	require.Nil(t, l.reuse(), "the ring held four")
+}
+
+// TestChunkPollKeepsHeldBack: the Ordered reader's poll, like take, hands
+// out a chunk stolen ahead of queued ones only after them. The consumer's
+// steal is replayed as take makes it when the producer put chunk 1 after
+// the consumer found its queue empty.
+func TestChunkPollKeepsHeldBack(t *testing.T) {
+	r := newHandoffRig(t, 32)
+	r.in.chunked = true
+	for i := range chunkSize + 1 {
+		r.send(t, i) // 0..15 fill chunk 1, sent; 16 pending in chunk 2
+	}
+	require.Equal(t, 1, len(r.l.chunks))
+	c, k := r.in.steal()
+	require.NotNil(t, c)
+	require.NotEqual(t, r.in.next, c.seq, "chunk 1 is queued before it")
+	r.in.held, r.in.heldN = c, k
+	for i := range chunkSize + 1 {
+		v, ok := r.in.poll()
+		require.True(t, ok, "element %d is there", i)
+		require.Equal(t, i, v)
+	}
+	_, ok := r.in.poll()
+	require.False(t, ok)
+}
