@@ -274,7 +274,19 @@ func (out *port[T]) flush(w *worker, done <-chan struct{}) error {
 	}
 	out.served = out.l.waits.Load()
 	out.pend, out.n = nil, 0
-	return put(w, out.l.chunks, item[T]{c: c}, done)
+	if err := put(w, out.l.chunks, item[T]{c: c}, done); err != nil {
+		out.l.discard(c, k) // l.cur may keep c
+		return err
+	}
+	return nil
+}
+
+// discard clears the first k elements of c, a chunk nobody will read, so
+// that it keeps none alive (l.cur may still point to it).
+func (l *link[T]) discard(c *chunk[T], k uint32) {
+	if l.clears {
+		clear(c.v[:k])
+	}
 }
 
 // flushPending is flush for a worker that ends: see worker.flushOut.
@@ -383,7 +395,8 @@ func (ip *inport[T]) steal() (*chunk[T], uint32) {
 }
 
 // drainChunks discards what l's queue holds, passing each element to drop
-// when it is not nil, and returns their number.
+// when it is not nil, and returns their number. It clears the chunks it
+// discards: l.cur may keep the last one.
 func drainChunks[T any](l *link[T], drop func(T)) int64 {
 	var n int64
 	for {
@@ -401,6 +414,9 @@ func drainChunks[T any](l *link[T], drop func(T)) int64 {
 				for _, v := range vs {
 					drop(v)
 				}
+			}
+			if it.c != nil {
+				l.discard(it.c, uint32(len(vs)))
 			}
 		default:
 			return n

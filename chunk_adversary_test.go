@@ -924,3 +924,57 @@ func TestChunkEdgeMemoryFollowsTheElements(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated")
 }
+
+// TestChunkReleasedEdgesRetainNothing: a chain released by Take(1) stops,
+// and what it held (queued, pending or sent in chunks, never read) is
+// discarded, not kept alive until the pipeline ends, while another branch
+// keeps it running (see edge.discard). Element by element nothing was
+// left; each chunked edge kept the chunk pending at its end (48 of 240
+// here), until drains and failed flushes cleared what they discard.
+func TestChunkReleasedEdgesRetainNothing(t *testing.T) {
+	type blob [4 << 10]byte
+	var made, collected atomic.Int64
+	p := chunkPipeline(t)
+	hold := make(chan struct{})
+	p.Go("hold", func(ctx context.Context) error {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	src := stream.Generate(p, func(_ context.Context, emit func(*blob) error) error {
+		for {
+			b := &blob{}
+			made.Add(1)
+			runtime.AddCleanup(b, func(*atomic.Int64) { collected.Add(1) }, &collected)
+			if err := emit(b); err != nil {
+				return nil
+			}
+		}
+	}, stream.Capacity(64))
+	id := func(_ context.Context, b *blob) (*blob, error) { return b, nil }
+	ch := stream.Map(p, src, id, stream.Capacity(64))
+	ch = stream.Map(p, ch, id, stream.Capacity(64), stream.Workers(2), stream.Ordered())
+	ch = stream.Map(p, ch, id, stream.Capacity(64))
+	first := make(chan struct{})
+	stream.ForEach(p, stream.Take(p, ch, 1), func(context.Context, *blob) error { close(first); return nil })
+	<-first
+	for _, s := range p.Stats() {
+		for s.Name != "hold" && !s.Done {
+			runtime.Gosched()
+			s = statsOf(t, p, s.Name)
+		}
+	}
+	var left int64
+	for range 1000 {
+		runtime.GC()
+		if left = made.Load() - collected.Load(); left <= 2 {
+			break
+		}
+		runtime.Gosched()
+	}
+	require.LessOrEqual(t, left, int64(2), "elements of the released chain alive (of %d made)", made.Load())
+	close(hold)
+	require.NoError(t, p.Wait())
+}
