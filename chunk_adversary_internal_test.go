@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/require"
 )
@@ -157,4 +158,34 @@ func TestChunkPollKeepsHeldBack(t *testing.T) {
 	}
 	_, ok := r.in.poll()
 	require.False(t, ok)
+}
+
+// TestChunkHeldNotReplaced: a consumer holding a stolen chunk back behind
+// one still in flight (its producer's put not landed) steals nothing more:
+// a second steal would take the place of the held chunk, whose elements
+// would be lost, and the consumer would wait forever for them.
+func TestChunkHeldNotReplaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newHandoffRig(t, 32)
+		r.in.chunked = true
+		for i := range chunkSize + 1 {
+			r.send(t, i) // 0..15: chunk 1, queued; 16 pending in chunk 2
+		}
+		inFlight := <-r.l.chunks // chunk 1's put has not landed yet
+		c, k := r.in.steal()     // the consumer found its queue empty and stole chunk 2
+		require.NotNil(t, c)
+		r.in.held, r.in.heldN = c, k
+		r.send(t, chunkSize+1) // chunk 2 was stolen: 17 is pending in chunk 3
+		got := make(chan int)
+		go func() {
+			v, _ := take(r.wc, r.in, nil) // must wait for chunk 1
+			got <- v
+		}()
+		synctest.Wait()
+		r.l.chunks <- inFlight
+		require.Equal(t, 0, <-got)
+		for i := 1; i <= chunkSize+1; i++ {
+			require.Equal(t, i, r.take(t))
+		}
+	})
 }
