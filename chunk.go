@@ -331,8 +331,27 @@ func input[T any](s *stage, in <-chan T, chunks bool) *inport[T] {
 	if l, ok := e.link.(*link[T]); ok {
 		ip.l = l
 		l.want.Store(true)
+		s.discards = append(s.discards, ip.discard)
 	}
 	return ip
+}
+
+// discard clears what ip holds and will not hand out, once its stage has
+// ended: the rest of the chunk being read and a held chunk (l.cur, or the
+// producer's stale pend, may keep them). Only the producer may still touch
+// them, beyond their last element (see port.add).
+func (ip *inport[T]) discard() {
+	if ip.l == nil || !ip.l.clears {
+		return
+	}
+	if c := ip.cur; c != nil {
+		clear(c.v[ip.i:ip.n])
+		ip.cur, ip.i, ip.n = nil, 0, 0
+	}
+	if h := ip.held; h != nil {
+		clear(h.v[:ip.heldN])
+		ip.held, ip.heldN = nil, 0
+	}
 }
 
 // queued is a lower bound of the elements ip can hand out without waiting:

@@ -53,6 +53,8 @@ type stage struct {
 	elementsOnly bool
 	// flushers hand on the pending chunks of its outputs (see chunk.go).
 	flushers []func(*worker)
+	// discards clear what its chunked inputs hold unread, once it ends.
+	discards []func()
 	finished atomic.Bool
 	err      atomic.Pointer[Error] // the error the stage reported, if any
 	dropMu   sync.Mutex            // calls of OnDrop never overlap
@@ -233,6 +235,9 @@ func (s *stage) finish() {
 		e.close()
 		e.closed.Store(true)
 		e.discard()
+	}
+	for _, d := range s.discards {
+		d()
 	}
 	for _, e := range s.inputs {
 		e.release()

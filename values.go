@@ -41,6 +41,9 @@ func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
 	s.callsUser = true // the loop's body: no element once the pipeline ended (P21)
 	ip := input(s, in, true)
 	ip.closes = false
+	// The loop, not the stage, reads in: the stage may end (the pipeline
+	// cancelled) while the loop runs; the loop discards what it holds.
+	s.discards = nil
 	// The stage's one goroutine holds the stage open while the loop reads
 	// in; it returns, finishing the stage and releasing in, when the loop
 	// ends or the pipeline does.
@@ -76,6 +79,7 @@ func Values[T any](p *Pipeline, in <-chan T) iter.Seq2[T, error] {
 		// are atomic) and watches the stage's context, so a cancelled
 		// pipeline ends the loop.
 		w := &worker{s: s, c: &s.counters[0], lat: &s.latency[0], done: s.ctx.Done(), untimed: latencySample - 1}
+		defer ip.discard() // the loop is over: what it holds is never handed out
 		for {
 			v, err := take(w, ip, nil)
 			if err != nil {
