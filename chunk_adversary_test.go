@@ -980,3 +980,37 @@ func TestChunkReleasedEdgesRetainNothing(t *testing.T) {
 	close(hold)
 	require.NoError(t, p.Wait())
 }
+
+// TestChunkOneOutputOfMany: FanOut, Broadcast and Partition of one output
+// make it like a single output (a chunk link beside it) but send on it
+// element by element; the stage reading it waits for chunks that never
+// come and must still get every element, and the end.
+func TestChunkOneOutputOfMany(t *testing.T) {
+	const n = 1000
+	for _, kind := range []string{"fanout", "broadcast", "partition"} {
+		t.Run(kind, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := chunkPipeline(t)
+				src := stream.Map(p, stream.FromSlice(p, seq(n), stream.Capacity(32)),
+					func(_ context.Context, v int) (int, error) { return v, nil }, stream.Capacity(32))
+				var outs []<-chan int
+				o := []stream.Option{stream.Capacity(32), stream.Name("split")}
+				switch kind {
+				case "fanout":
+					outs = stream.FanOut(p, src, 1, o...)
+				case "broadcast":
+					outs = stream.Broadcast(p, src, 1, o...)
+				case "partition":
+					outs = stream.Partition(p, src, 1, func(v int) int { return v }, o...)
+				}
+				ch := stream.Map(p, outs[0], func(_ context.Context, v int) (int, error) { return v, nil },
+					stream.Capacity(32), stream.Name("next"))
+				got, err := stream.Collect(p, ch)
+				require.NoError(t, err)
+				require.Equal(t, seq(n), got)
+				st := statsByName(p)
+				requireEdge(t, st, []string{"split"}, []string{"next"})
+			})
+		})
+	}
+}
