@@ -242,6 +242,14 @@ func faultCases() []faultCase {
 				return err
 			}
 		}},
+		{name: "map-onerror", build: func(p *stream.Pipeline, in <-chan int, hit func() error) func() error {
+			return tail(p, stream.Map(p, in, func(_ context.Context, v int) (int, error) {
+				if v%2 == 0 {
+					return 0, errors.New("skipped")
+				}
+				return v, nil
+			}, c, stream.OnError(func(int, error) error { return hit() })))
+		}},
 		{name: "buffer-ondrop", clocked: true, build: func(p *stream.Pipeline, in <-chan int, hit func() error) func() error {
 			return slowTail(p, stream.Buffer(p, in, 4, stream.DropNewest, stream.OnDrop(func(int) { must(hit) })))
 		}},
@@ -284,7 +292,8 @@ func slowTail(p *stream.Pipeline, out <-chan int) func() error {
 // queued): the pipeline ends with that fault as its error, at once (no
 // fake time passes: nothing waits for a chunk that will never come), and
 // every goroutine exits (goleak). OnDrop and an Observer of a Buffer
-// between chunked edges too, at their drop number at.
+// between chunked edges too, at their drop number at, and an OnError
+// handler at its call number at.
 func TestChunkFaultsInEveryCallback(t *testing.T) {
 	for _, fc := range faultCases() {
 		for _, f := range []fault{faultPanic, faultGoexit, faultError} {
