@@ -32,7 +32,9 @@
 // Each output channel is made and closed by the stage that writes it, exactly
 // once, after all of its workers have exited: when its input is exhausted, on
 // error, on [Pipeline.Stop], on cancellation, or when its consumer released
-// it. A stage never closes its input and never sends on a closed channel.
+// it (or earlier, when its elements go on in chunks to the stage that reads
+// it: see below). A stage never closes its input and never sends on a
+// closed channel.
 //
 // An output channel has at most one consuming stage; passing it to a second
 // stage panics (use FanOut or Broadcast to feed several). The caller may also
@@ -64,7 +66,7 @@
 // chunks (capacity/16), and a chunk being filled and one being read are in
 // hand at its ends. A caller reading a channel itself, a channel the caller
 // made, an input several workers share, and the outputs of stages with
-// several workers or several outputs go element by element.
+// several workers (unless Ordered) or several outputs go element by element.
 //
 // # Errors
 //

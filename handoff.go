@@ -61,16 +61,16 @@ func take[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) 
 	select {
 	case v, ok = <-in.ch:
 	default:
+		var err error
 		w.wait()
-		defer w.woke()
 		switch {
 		case timeout != nil:
 			select {
 			case v, ok = <-in.ch:
 			case <-timeout:
-				return v, errTimeout
+				err = errTimeout
 			case <-w.done:
-				return v, errDone
+				err = errDone
 			}
 		case in.closes:
 			v, ok = <-in.ch
@@ -78,8 +78,13 @@ func take[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) 
 			select {
 			case v, ok = <-in.ch:
 			case <-w.done:
-				return v, errDone
+				err = errDone
 			}
+		}
+		// Before takeChunk, which may wait again: one mark at a time.
+		w.woke()
+		if err != nil {
+			return v, err
 		}
 	}
 	if !ok {
