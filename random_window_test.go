@@ -175,7 +175,13 @@ func (rr *randomRun) windowOp() ewOp {
 		rr.record(fid, "flatten", fo.desc, []any{elems}, []any{out})
 		return ewInst{out: out, model: func(m *model) *model {
 			if copies > 1 {
-				return m.each(f, keepsNone, true)
+				out := m.each(f, keepsNone, true)
+				if !m.exact && m.count >= 0 {
+					// each counts one out per element in; a sliding
+					// window puts every element in copies panes.
+					out.count = m.count * copies
+				}
+				return out
 			}
 			return m.branchInput(keyMod, true) // all of it, in order per key
 		}}
