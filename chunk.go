@@ -74,6 +74,11 @@ type item[T any] struct {
 	v T
 }
 
+// count is the number of elements of c, once it is sealed.
+func (c *chunk[T]) count() uint32 {
+	return c.word.Load() &^ sealed
+}
+
 // link is the chunk channel of an output, beside its element channel. It
 // takes two cache lines (its size class is 128 bytes): the first holds what
 // both ends write, so that a lone element moves one line between their
@@ -201,7 +206,7 @@ func (out *port[T]) alone() bool {
 
 // sendAlone sends v by itself on the chunk channel, serving the consumer's
 // wait. v takes a place in the sequence of chunks, as a chunk would: a chunk
-// stolen after it must wait until it is read (see inport.alone).
+// stolen after it must wait until it is read (see inport.got).
 func (out *port[T]) sendAlone(w *worker, v T, done <-chan struct{}) error {
 	out.served = out.l.waits.Load()
 	out.seq++
@@ -229,7 +234,7 @@ func (out *port[T]) add(v T) bool {
 		// Stolen: the consumer took the k elements before v.
 		var zero T
 		c.v[k] = zero
-		out.stolen(c)
+		out.stolen()
 		c = nil
 	}
 	k++
@@ -252,9 +257,8 @@ func (out *port[T]) fresh() *chunk[T] {
 	return c
 }
 
-// stolen lets go of c, the pending chunk, whose elements a consumer took
-// (and counted).
-func (out *port[T]) stolen(c *chunk[T]) {
+// stolen lets go of the pending chunk, whose elements a consumer took.
+func (out *port[T]) stolen() {
 	out.pend, out.n = nil, 0
 }
 
@@ -269,7 +273,7 @@ func (out *port[T]) flush(w *worker, done <-chan struct{}) error {
 	if !c.word.CompareAndSwap(k, k|sealed) {
 		// Stolen: that consumer's wait, if it waits again, is not
 		// served yet.
-		out.stolen(c)
+		out.stolen()
 		return nil
 	}
 	out.served = out.l.waits.Load()
@@ -380,10 +384,27 @@ func (ip *inport[T]) pop() T {
 	return v
 }
 
-// alone accounts for an element received alone: it had the next place in
-// the producer's sequence (see port.sendAlone).
-func (ip *inport[T]) alone() {
-	ip.next++
+// got hands out the first element of it, an item received from the chunk
+// channel: an element sent alone, which had the next place in the
+// producer's sequence (see port.sendAlone), or a chunk's first.
+func (ip *inport[T]) got(it item[T]) T {
+	if it.c == nil {
+		ip.next++
+		return it.v
+	}
+	ip.load(it.c, it.c.count())
+	return ip.pop()
+}
+
+// takeHeld makes the held chunk the one being read, if its turn came.
+func (ip *inport[T]) takeHeld() bool {
+	h := ip.held
+	if h == nil || h.seq != ip.next {
+		return false
+	}
+	ip.held = nil
+	ip.load(h, ip.heldN)
+	return true
 }
 
 // load makes c, with k elements, the chunk being read; k > 0.
@@ -426,7 +447,7 @@ func drainChunks[T any](l *link[T], drop func(T)) int64 {
 			}
 			vs := []T{it.v}
 			if it.c != nil {
-				vs = it.c.v[:it.c.word.Load()&^sealed]
+				vs = it.c.v[:it.c.count()]
 			}
 			n += int64(len(vs))
 			if drop != nil {
@@ -464,9 +485,7 @@ func (ip *inport[T]) poll() (T, bool) {
 			return zero, false
 		}
 	}
-	if h := ip.held; h != nil && h.seq == ip.next {
-		ip.held = nil
-		ip.load(h, ip.heldN)
+	if ip.takeHeld() {
 		return ip.pop(), true
 	}
 	select {
@@ -474,12 +493,7 @@ func (ip *inport[T]) poll() (T, bool) {
 		if !ok {
 			return zero, false
 		}
-		if it.c == nil {
-			ip.alone()
-			return it.v, true
-		}
-		ip.load(it.c, it.c.word.Load()&^sealed)
-		return ip.pop(), true
+		return ip.got(it), true
 	default:
 		return zero, false
 	}

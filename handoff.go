@@ -62,28 +62,9 @@ func take[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) 
 	case v, ok = <-in.ch:
 	default:
 		var err error
-		w.wait()
-		switch {
-		case timeout != nil:
-			select {
-			case v, ok = <-in.ch:
-			case <-timeout:
-				err = errTimeout
-			case <-w.done:
-				err = errDone
-			}
-		case in.closes:
-			v, ok = <-in.ch
-		default:
-			select {
-			case v, ok = <-in.ch:
-			case <-w.done:
-				err = errDone
-			}
-		}
-		// Before takeChunk, which may wait again: one mark at a time.
-		w.woke()
-		if err != nil {
+		// await clears the waiting mark before takeChunk may set it
+		// again: one mark at a time.
+		if v, ok, err = await(w, in.ch, in.closes, timeout); err != nil {
 			return v, err
 		}
 	}
@@ -97,6 +78,34 @@ func take[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) 
 		return v, errClosed
 	}
 	return checkDone(w, v)
+}
+
+// await blocks for the next receive from ch, marked as waiting (see
+// worker.wait): on ch alone when closes is true and there is no timeout
+// (see take), else also returning errTimeout when timeout delivers first
+// and errDone when the worker is done.
+func await[E any](w *worker, ch <-chan E, closes bool, timeout <-chan time.Time) (v E, ok bool, err error) {
+	w.wait()
+	switch {
+	case timeout != nil:
+		select {
+		case v, ok = <-ch:
+		case <-timeout:
+			err = errTimeout
+		case <-w.done:
+			err = errDone
+		}
+	case closes:
+		v, ok = <-ch
+	default:
+		select {
+		case v, ok = <-ch:
+		case <-w.done:
+			err = errDone
+		}
+	}
+	w.woke()
+	return v, ok, err
 }
 
 // checkDone returns v, or discards it with errDone when w's stage calls a
@@ -122,9 +131,7 @@ func checkDone[T any](w *worker, v T) (T, error) {
 func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, error) {
 	l := in.l
 	for {
-		if h := in.held; h != nil && h.seq == in.next {
-			in.held = nil
-			in.load(h, in.heldN)
+		if in.takeHeld() {
 			return checkDone(w, in.pop())
 		}
 		var (
@@ -153,44 +160,17 @@ func takeChunk[T any](w *worker, in *inport[T], timeout <-chan time.Time) (T, er
 				in.load(c, k)
 				return checkDone(w, in.pop())
 			}
-			var (
-				zero T
-				err  error
-			)
-			w.wait()
-			switch {
-			case timeout != nil:
-				select {
-				case it, ok = <-l.chunks:
-				case <-timeout:
-					err = errTimeout
-				case <-w.done:
-					err = errDone
-				}
-			case in.closes:
-				it, ok = <-l.chunks
-			default:
-				select {
-				case it, ok = <-l.chunks:
-				case <-w.done:
-					err = errDone
-				}
-			}
-			w.woke()
-			if err != nil {
+			var err error
+			if it, ok, err = await(w, l.chunks, in.closes, timeout); err != nil {
+				var zero T
 				return zero, err
 			}
 		}
-		switch {
-		case !ok:
+		if !ok {
 			var zero T
 			return zero, errClosed
-		case it.c == nil:
-			in.alone()
-			return checkDone(w, it.v)
 		}
-		in.load(it.c, it.c.word.Load()&^sealed)
-		return checkDone(w, in.pop())
+		return checkDone(w, in.got(it))
 	}
 }
 
