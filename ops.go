@@ -57,8 +57,9 @@ func Filter[T any](p *Pipeline, in <-chan T, keep func(context.Context, T) (bool
 // a call once the stage has ended fails it with [ErrLateEmit] (and returns
 // it); calls from other goroutines, or after fn returned while the stage
 // runs on, are a data race, which the race detector reports, and may lose
-// elements, miscount [StageStats] or fail the pipeline. Workers, order, closing, errors and cancellation
-// are as for [Map]. With [Ordered] the values of the element at the head
+// elements, miscount [StageStats] or fail the pipeline. Workers, order,
+// closing, errors and cancellation are as for [Map]. With [Ordered] the
+// values of the element at the head
 // of the window go out as fn emits them; those of a later element are held
 // until it is at the head, up to 8 of them, after which its emit blocks
 // until then. A nil p, in or fn panics.

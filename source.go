@@ -75,10 +75,11 @@ func FromSeq2[T any](p *Pipeline, seq iter.Seq2[T, error], opts ...Option) <-cha
 // gen's goroutine, while gen runs: a call after gen returned fails the
 // pipeline with [ErrLateEmit] (and returns it); calls from other goroutines
 // are a data race, which the race detector reports, and may lose elements,
-// miscount [StageStats] or fail the pipeline. To emit from several goroutines, let them send to a
-// channel that gen ranges over, or give each its own source and [Merge]. The output closes when gen returns. An error gen
-// returns fails the pipeline, unless the stage was already done. A nil gen
-// panics.
+// miscount [StageStats] or fail the pipeline. To emit from several
+// goroutines, let them send to a channel that gen ranges over, or give each
+// its own source and [Merge]. The output closes when gen returns. An error
+// gen returns fails the pipeline, unless the stage was already done. A nil
+// gen panics.
 func Generate[T any](p *Pipeline, gen func(ctx context.Context, emit func(T) error) error, opts ...Option) <-chan T {
 	if gen == nil {
 		panic("stream: Generate: nil function")
