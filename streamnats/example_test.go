@@ -202,7 +202,9 @@ func ExampleBatch() {
 		}
 		return nil
 	})
-	fmt.Println("wait:", p.Wait(), "acked:", d.acked())
+	err := p.Wait()
+	d.waitAcked(3) // the server applies acknowledgements on its own time
+	fmt.Println("wait:", err, "acked:", d.acked())
 	// Output:
 	// [order-1 order-2]
 	// [order-3]
